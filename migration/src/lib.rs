@@ -1,0 +1,17 @@
+//! Kiln's database schema as ordered migrations, run at start-up and by `kiln migrate`.
+//!
+//! Migrations use string identifiers (never entities), so they stay valid as the entities
+//! evolve; a landed migration is never edited, a new one is added instead.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_accounts::Migration)]
+    }
+}
