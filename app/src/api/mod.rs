@@ -1,0 +1,7 @@
+//! Server functions: the browser's only way to read and change data.
+//!
+//! Each one authenticates, asks the policy, calls a service and maps the error; nothing else.
+
+pub mod auth;
+pub mod profile;
+pub mod users;

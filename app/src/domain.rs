@@ -1,0 +1,292 @@
+//! Validated values: each is made only through `parse`, which names the field it rejects.
+//!
+//! The limits here are the documented ones (README, "Limits"); change both together.
+
+use crate::error::AppError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const USERNAME_MAX: usize = 64;
+pub const DISPLAY_NAME_MAX: usize = 128;
+pub const EMAIL_MAX: usize = 254;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 1024;
+/// Longest search text accepted by list pages.
+pub const SEARCH_MAX: usize = 128;
+
+fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
+/// A login name: 1 to 64 of `a-z 0-9 . _ -`, starting with a letter or digit; stored lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        const FIELD: &str = "username";
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err(AppError::invalid(FIELD, "Username is required."));
+        }
+        if value.chars().count() > USERNAME_MAX {
+            return Err(AppError::invalid(
+                FIELD,
+                format!("Username must be at most {USERNAME_MAX} characters."),
+            ));
+        }
+        let value = value.to_ascii_lowercase();
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+        if !value.chars().all(allowed) {
+            return Err(AppError::invalid(
+                FIELD,
+                "Username may contain only letters a-z, digits, '.', '_' and '-'.",
+            ));
+        }
+        if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(AppError::invalid(
+                FIELD,
+                "Username must start with a letter or a digit.",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name shown for a user: up to 128 characters, no control characters.
+/// Empty means "use the username".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str, fallback: &Username) -> Result<Self, AppError> {
+        const FIELD: &str = "display_name";
+        let value = raw.trim();
+        if value.chars().count() > DISPLAY_NAME_MAX {
+            return Err(AppError::invalid(
+                FIELD,
+                format!("Display name must be at most {DISPLAY_NAME_MAX} characters."),
+            ));
+        }
+        if has_control(value) {
+            return Err(AppError::invalid(
+                FIELD,
+                "Display name must not contain control characters.",
+            ));
+        }
+        if value.is_empty() {
+            return Ok(Self(fallback.as_str().to_owned()));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An optional email address: at most 254 characters, `local@domain`, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email(Option<String>);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        const FIELD: &str = "email";
+        let value = raw.trim();
+        if value.is_empty() {
+            return Ok(Self(None));
+        }
+        if value.chars().count() > EMAIL_MAX {
+            return Err(AppError::invalid(
+                FIELD,
+                format!("Email must be at most {EMAIL_MAX} characters."),
+            ));
+        }
+        if has_control(value) || value.contains(char::is_whitespace) {
+            return Err(AppError::invalid(
+                FIELD,
+                "Email must not contain spaces or control characters.",
+            ));
+        }
+        match value.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.') =>
+            {
+                Ok(Self(Some(value.to_owned())))
+            }
+            _ => Err(AppError::invalid(
+                FIELD,
+                "Email must look like name@example.com.",
+            )),
+        }
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    pub fn into_inner(self) -> Option<String> {
+        self.0
+    }
+}
+
+/// A new password: 8 to 1024 characters, no control characters.
+///
+/// Deliberately neither `Serialize` nor `Debug`-printable: it must not end up in a log or a response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+impl Password {
+    /// Validates a password being set; `field` names the form field it came from.
+    pub fn parse(raw: &str, field: &str) -> Result<Self, AppError> {
+        let length = raw.chars().count();
+        if length < PASSWORD_MIN {
+            return Err(AppError::invalid(
+                field,
+                format!("Password must be at least {PASSWORD_MIN} characters."),
+            ));
+        }
+        if length > PASSWORD_MAX {
+            return Err(AppError::invalid(
+                field,
+                format!("Password must be at most {PASSWORD_MAX} characters."),
+            ));
+        }
+        if has_control(raw) {
+            return Err(AppError::invalid(
+                field,
+                "Password must not contain control characters.",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free-text search of list pages: trimmed, at most 128 characters, no control characters.
+pub fn parse_search(raw: &str) -> Result<String, AppError> {
+    let value = raw.trim();
+    if value.chars().count() > SEARCH_MAX {
+        return Err(AppError::invalid(
+            "q",
+            format!("Search must be at most {SEARCH_MAX} characters."),
+        ));
+    }
+    if has_control(value) {
+        return Err(AppError::invalid(
+            "q",
+            "Search must not contain control characters.",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Where to go after logging in: only a path on this site; anything else becomes `/`.
+pub fn safe_next(next: &str) -> String {
+    let same_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next.len() <= 2048;
+    if same_site && !next.starts_with("/login") {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(result: Result<impl fmt::Debug, AppError>) -> String {
+        match result {
+            Err(error) => error.field().unwrap_or_default().to_owned(),
+            Ok(value) => panic!("expected an error, got {value:?}"),
+        }
+    }
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(Username::parse(" Alice.B ").map(|u| u.0), Ok("alice.b".into()));
+        assert_eq!(field_of(Username::parse("")), "username");
+        assert_eq!(field_of(Username::parse(&"a".repeat(65))), "username");
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+        assert_eq!(field_of(Username::parse("al ice")), "username");
+        assert_eq!(field_of(Username::parse("-alice")), "username");
+        assert_eq!(field_of(Username::parse("al\u{0}ice")), "username");
+        assert_eq!(field_of(Username::parse("ålice")), "username");
+    }
+
+    #[test]
+    fn display_names_fall_back_to_username() {
+        let username = Username::parse("bob").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(DisplayName::parse("  ", &username).map(|d| d.0), Ok("bob".into()));
+        assert_eq!(DisplayName::parse("Bob B.", &username).map(|d| d.0), Ok("Bob B.".into()));
+        assert_eq!(field_of(DisplayName::parse(&"x".repeat(129), &username)), "display_name");
+        assert!(DisplayName::parse(&"é".repeat(128), &username).is_ok());
+        assert_eq!(field_of(DisplayName::parse("a\u{7}b", &username)), "display_name");
+    }
+
+    #[test]
+    fn emails_are_optional_but_well_formed() {
+        assert_eq!(Email::parse("").map(Email::into_inner), Ok(None));
+        assert!(Email::parse("a@example.com").is_ok());
+        assert_eq!(field_of(Email::parse("no-at-sign")), "email");
+        assert_eq!(field_of(Email::parse("a@@b")), "email");
+        assert_eq!(field_of(Email::parse("a b@c")), "email");
+        assert_eq!(field_of(Email::parse("@c")), "email");
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(field_of(Email::parse(&long)), "email");
+    }
+
+    #[test]
+    fn passwords_have_length_bounds() {
+        assert_eq!(field_of(Password::parse("short", "new_password")), "new_password");
+        assert!(Password::parse("eight ch", "password").is_ok());
+        assert!(Password::parse(&"p".repeat(1024), "password").is_ok());
+        assert_eq!(field_of(Password::parse(&"p".repeat(1025), "password")), "password");
+        assert_eq!(field_of(Password::parse("tab\there!", "password")), "password");
+        assert_eq!(format!("{:?}", Password::parse("secret-value", "p")), "Ok(Password(..))");
+    }
+
+    #[test]
+    fn next_accepts_only_local_paths() {
+        assert_eq!(safe_next("/admin/users?q=a"), "/admin/users?q=a");
+        assert_eq!(safe_next("https://evil.example/"), "/");
+        assert_eq!(safe_next("//evil.example/"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("javascript:alert(1)"), "/");
+        assert_eq!(safe_next("/login?next=/x"), "/");
+        assert_eq!(safe_next(""), "/");
+    }
+
+    #[test]
+    fn search_is_bounded() {
+        assert_eq!(parse_search("  ali "), Ok("ali".into()));
+        assert_eq!(field_of(parse_search(&"q".repeat(129))), "q");
+    }
+}

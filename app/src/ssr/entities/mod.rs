@@ -1,0 +1,8 @@
+//! SeaORM entities: the database rows as the data layer reads and writes them.
+//!
+//! They stay on the server; `crate::types` holds what goes over the wire.
+
+pub mod audit_log;
+pub mod login_throttle;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,22 @@
+//! The server side of `app`: state, data layer, policy, audit and sessions.
+//!
+//! Compiled only with the `ssr` feature; the browser bundle never contains it.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod csp;
+pub mod entities;
+pub mod password;
+pub mod policy;
+pub mod request;
+pub mod session_store;
+pub mod state;
+pub mod throttle;
+pub mod users;
+
+/// Logs a database error and turns it into the opaque internal error.
+pub fn db_error(error: sea_orm::DbErr) -> crate::error::AppError {
+    tracing::error!(%error, "database error");
+    crate::error::AppError::Internal
+}

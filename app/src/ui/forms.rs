@@ -1,0 +1,61 @@
+//! Small pieces shared by forms: error messages next to fields and above forms.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// The message for `field` if `result` failed on it.
+pub fn field_message<T>(result: &Option<Result<T, AppError>>, field: &str) -> Option<String> {
+    match result {
+        Some(Err(error)) if error.field() == Some(field) => Some(error.message()),
+        _ => None,
+    }
+}
+
+/// The message for a failure that is not about one field.
+pub fn form_message<T>(result: &Option<Result<T, AppError>>, fields: &[&str]) -> Option<String> {
+    match result {
+        Some(Err(error)) if !error.field().is_some_and(|f| fields.contains(&f)) => Some(error.message()),
+        _ => None,
+    }
+}
+
+/// A labelled input with its error message, wired for screen readers.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional, into)] value: String,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] maxlength: Option<usize>,
+    #[prop(into)] error: Signal<Option<String>>,
+    #[prop(optional)] id_prefix: Option<String>,
+) -> impl IntoView {
+    let id = format!("{}{name}", id_prefix.unwrap_or_default());
+    let error_id = format!("{id}-error");
+    let described = error_id.clone();
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                value=value
+                required=required
+                autocomplete=autocomplete
+                maxlength=maxlength
+                aria-invalid=move || error.get().map(|_| "true")
+                aria-describedby=move || error.get().map(|_| described.clone())
+            />
+            {move || error.get().map(|message| view! { <p class="field-error" id=error_id.clone()>{message}</p> })}
+        </div>
+    }
+}
+
+/// A banner for a form-level error, if any.
+#[component]
+pub fn FormError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+    move || message.get().map(|message| view! { <p class="form-error" role="alert">{message}</p> })
+}

@@ -1,0 +1,62 @@
+//! The frame every signed-in page lives in: top bar, navigation, user menu.
+
+use super::status::ErrorPage;
+use crate::api::auth::{Logout, whoami};
+use crate::types::CurrentUser;
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+#[component]
+pub fn Layout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| whoami());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => view! { <Frame user /> }.into_any(),
+                    Ok(None) => view! { <ErrorPage error=crate::error::AppError::Unauthenticated /> }.into_any(),
+                    Err(error) => view! { <ErrorPage error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Frame(user: CurrentUser) -> impl IntoView {
+    let is_admin = user.is_admin;
+    let name = user.display_name.clone();
+    provide_context(user);
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move || {
+        if matches!(logout.value().get(), Some(Ok(()))) {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Kiln"</a>
+            <nav class="mainnav" aria-label="Main">
+                <A href="/" exact=true>"Dashboard"</A>
+                <A href="/projects">"Projects"</A>
+                <A href="/processes">"Processes"</A>
+                <A href="/workers">"Workers"</A>
+                <Show when=move || is_admin>
+                    <A href="/admin/users">"Admin"</A>
+                </Show>
+            </nav>
+            <details class="usermenu">
+                <summary aria-label="User menu">{name}</summary>
+                <div class="usermenu-items">
+                    <a href="/profile">"Profile"</a>
+                    <ActionForm action=logout>
+                        <button type="submit" class="link-button">"Log out"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        </header>
+        <main class="content">
+            <Outlet />
+        </main>
+    }
+}

@@ -1,0 +1,59 @@
+//! Pages and components, and the HTML shell the server renders them into.
+
+mod admin_users;
+mod forms;
+mod layout;
+mod login;
+mod placeholders;
+mod profile;
+pub mod status;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+/// The HTML document around the app. On the server it also sets the Content-Security-Policy
+/// with a fresh nonce, so only Kiln's own hydration script runs.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::ssr::csp::provide_nonce_and_policy();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="kiln" href="/pkg/kiln.css" />
+        <Title formatter=|page: String| if page.is_empty() { "Kiln".to_owned() } else { format!("{page} · Kiln") } />
+        <Router>
+            <Routes fallback=status::NotFound>
+                <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=placeholders::Dashboard ssr=SsrMode::Async />
+                    <Route path=path!("projects") view=placeholders::Projects ssr=SsrMode::Async />
+                    <Route path=path!("processes") view=placeholders::Processes ssr=SsrMode::Async />
+                    <Route path=path!("workers") view=placeholders::Workers ssr=SsrMode::Async />
+                    <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
+                    <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("*any") view=status::NotFound ssr=SsrMode::Async />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

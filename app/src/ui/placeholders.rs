@@ -1,0 +1,60 @@
+//! Pages whose content arrives with later features; until then they show honest empty states.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+fn EmptyState(title: &'static str, heading: &'static str, body: &'static str) -> impl IntoView {
+    view! {
+        <Title text=title />
+        <h1>{title}</h1>
+        <section class="empty-state">
+            <h2>{heading}</h2>
+            <p>{body}</p>
+        </section>
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    view! {
+        <EmptyState
+            title="Dashboard"
+            heading="No builds yet"
+            body="Running and recent builds of the projects you can see will show here, live."
+        />
+    }
+}
+
+#[component]
+pub fn Projects() -> impl IntoView {
+    view! {
+        <EmptyState
+            title="Projects"
+            heading="No projects yet"
+            body="Projects you own, and projects shared with your groups, will be listed here."
+        />
+    }
+}
+
+#[component]
+pub fn Processes() -> impl IntoView {
+    view! {
+        <EmptyState
+            title="Processes"
+            heading="No processes yet"
+            body="Workflow process instances you can see, running and finished, will be listed here."
+        />
+    }
+}
+
+#[component]
+pub fn Workers() -> impl IntoView {
+    view! {
+        <EmptyState
+            title="Workers"
+            heading="No workers connected"
+            body="Workers that connect to Kiln, with the participants they serve and their load, will be listed here."
+        />
+    }
+}
