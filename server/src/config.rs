@@ -1,0 +1,317 @@
+//! Command line and configuration: flags, then `KILN_*` environment variables, then the
+//! optional TOML file, then built-in defaults, in that order of precedence.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about = "Kiln: a self-hosted build and workflow orchestration server.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the web server (runs pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage user accounts from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin a random password is generated and printed.
+    Add {
+        username: String,
+        /// Name shown in the interface [default: the username]
+        #[arg(long, default_value = "")]
+        display_name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a user's password and end all their sessions.
+    Passwd {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List all users.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a user and end all their sessions.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Enable a disabled user.
+    Enable {
+        username: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where Kiln keeps its data; shared by every subcommand that touches the database.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// TOML configuration file; its keys are the long option names with '_' for '-'.
+    #[arg(long, env = "KILN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for Kiln's data: the SQLite database and stored files [default: ./data]
+    #[arg(long, env = "KILN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite file kiln.db in the data directory]
+    #[arg(long, env = "KILN_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address and port to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = "KILN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The URL users reach Kiln at, e.g. https://kiln.example.com. Requests from other
+    /// origins are refused, and cookies are marked Secure when it is https. [default: unset:
+    /// a request's Origin must match its Host header]
+    #[arg(long, env = "KILN_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Directory holding the built site (pkg/ with the browser bundle) [default: target/site]
+    #[arg(long, env = "KILN_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+    /// End a session after this long without requests [default: 8h]
+    #[arg(long, env = "KILN_SESSION_IDLE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: Option<Duration>,
+    /// End a session this long after login, however active [default: 7days]
+    #[arg(long, env = "KILN_SESSION_LIFETIME", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Option<Duration>,
+    /// Failed logins for one account within the window before it is locked [default: 5]
+    #[arg(long, env = "KILN_LOGIN_MAX_FAILURES", value_name = "N")]
+    pub login_max_failures: Option<u32>,
+    /// Failed logins from one client address within the window before it is locked [default: 20]
+    #[arg(long, env = "KILN_LOGIN_MAX_FAILURES_PER_ADDRESS", value_name = "N")]
+    pub login_max_failures_per_address: Option<u32>,
+    /// Window in which failed logins are counted; a lock lasts until it ends [default: 15m]
+    #[arg(long, env = "KILN_LOGIN_FAILURE_WINDOW", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub login_failure_window: Option<Duration>,
+    /// Take the client address from X-Forwarded-For (only behind a trusted reverse proxy) [default: false]
+    #[arg(long, env = "KILN_TRUST_FORWARDED_FOR", value_name = "BOOL")]
+    pub trust_forwarded_for: Option<bool>,
+    /// Log format: text or json; the level comes from RUST_LOG [default: text]
+    #[arg(long, env = "KILN_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The TOML file: every setting optional; unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    site_root: Option<PathBuf>,
+    #[serde(default, with = "optional_duration")]
+    session_idle_timeout: Option<Duration>,
+    #[serde(default, with = "optional_duration")]
+    session_lifetime: Option<Duration>,
+    login_max_failures: Option<u32>,
+    login_max_failures_per_address: Option<u32>,
+    #[serde(default, with = "optional_duration")]
+    login_failure_window: Option<Duration>,
+    trust_forwarded_for: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+mod optional_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
+    let Some(path) = path else {
+        return Ok(FileSettings::default());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+}
+
+/// Everything `kiln serve` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreSettings,
+    pub listen: SocketAddr,
+    /// `scheme://host[:port]` of the public URL, when configured.
+    pub public_origin: Option<String>,
+    pub site_root: PathBuf,
+    pub auth: app::ssr::state::AuthSettings,
+    pub log_format: LogFormat,
+    /// Password for the first administrator (`KILN_ADMIN_PASSWORD`); random when unset.
+    pub admin_password: Option<String>,
+}
+
+impl Settings {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_origin.as_deref().is_some_and(|o| o.starts_with("https://"))
+    }
+}
+
+fn store_settings(args: &StoreArgs, file: &FileSettings) -> StoreSettings {
+    let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("data"));
+    let database_url = args
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("kiln.db").display()));
+    StoreSettings { data_dir, database_url }
+}
+
+impl StoreArgs {
+    pub fn resolve(&self) -> anyhow::Result<StoreSettings> {
+        Ok(store_settings(self, &read_file(self.config.as_deref())?))
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lowercased, without path.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
+}
+
+impl ServeArgs {
+    pub fn resolve(&self, admin_password: Option<String>) -> anyhow::Result<Settings> {
+        let file = read_file(self.store.config.as_deref())?;
+        let defaults = app::ssr::state::AuthSettings::default();
+        let public_url = self.public_url.clone().or_else(|| file.public_url.clone());
+        let public_origin = match public_url {
+            Some(url) => Some(origin_of(&url).with_context(|| format!("public URL '{url}' is not an http(s) URL"))?),
+            None => None,
+        };
+        let auth = app::ssr::state::AuthSettings {
+            idle_timeout: self.session_idle_timeout.or(file.session_idle_timeout).unwrap_or(defaults.idle_timeout),
+            lifetime: self.session_lifetime.or(file.session_lifetime).unwrap_or(defaults.lifetime),
+            account_max_failures: self.login_max_failures.or(file.login_max_failures).unwrap_or(defaults.account_max_failures),
+            address_max_failures: self
+                .login_max_failures_per_address
+                .or(file.login_max_failures_per_address)
+                .unwrap_or(defaults.address_max_failures),
+            failure_window: self.login_failure_window.or(file.login_failure_window).unwrap_or(defaults.failure_window),
+            trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+        };
+        if auth.idle_timeout.is_zero() || auth.lifetime.is_zero() {
+            bail!("session durations must be longer than zero");
+        }
+        if auth.account_max_failures == 0 || auth.address_max_failures == 0 {
+            bail!("login failure limits must be at least 1");
+        }
+        Ok(Settings {
+            store: store_settings(&self.store, &file),
+            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            public_origin,
+            site_root: self.site_root.clone().or_else(|| file.site_root.clone()).unwrap_or_else(|| PathBuf::from("target/site")),
+            auth,
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            admin_password: admin_password.filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\nsession_idle_timeout = \"30m\"\ndata_dir = \"/srv/kiln\"\n").unwrap();
+        let args = ServeArgs {
+            store: StoreArgs { config: Some(path), ..Default::default() },
+            session_idle_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let settings = args.resolve(None).unwrap();
+        assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 4000)));
+        assert_eq!(settings.auth.idle_timeout, Duration::from_secs(60));
+        assert_eq!(settings.auth.lifetime, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(settings.store.database_url, "sqlite:///srv/kiln/kiln.db");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.toml");
+        std::fs::write(&path, "listne = \"127.0.0.1:4000\"\n").unwrap();
+        let args = ServeArgs { store: StoreArgs { config: Some(path), ..Default::default() }, ..Default::default() };
+        let error = format!("{:#}", args.resolve(None).unwrap_err());
+        assert!(error.contains("unknown field `listne`"), "{error}");
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(origin_of("https://Kiln.example.com:443/path").as_deref(), Some("https://kiln.example.com"));
+        assert_eq!(origin_of("http://127.0.0.1:3000").as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(origin_of("ftp://x"), None);
+        assert_eq!(origin_of("https://user@host"), None);
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let args = ServeArgs { public_url: Some("https://kiln.example.com".into()), ..Default::default() };
+        assert!(args.resolve(None).unwrap().secure_cookies());
+        assert!(!ServeArgs::default().resolve(None).unwrap().secure_cookies());
+    }
+}

@@ -1,0 +1,11 @@
+//! The Kiln server runtime: configuration, database, HTTP application and command line.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod accounts_cli;
+pub mod config;
+pub mod database;
+pub mod health;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,67 @@
+//! The `kiln` command.
+
+use clap::Parser;
+use server::config::{Cli, Command, LogFormat};
+use server::{accounts_cli, database, startup::Application, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kiln: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = args.resolve(std::env::var("KILN_ADMIN_PASSWORD").ok())?;
+            telemetry::init(settings.log_format);
+            let application = Application::build(settings).await?;
+            let address = application.local_addr()?;
+            tracing::info!(%address, "Kiln is listening");
+            println!("Kiln is listening on http://{address}");
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            application.run_until_stopped(shutdown).await
+        }
+        Command::Migrate(store) => {
+            telemetry::init(LogFormat::Text);
+            let db = database::connect(&store.resolve()?).await?;
+            database::migrate(&db).await?;
+            println!("Database is up to date.");
+            Ok(())
+        }
+        Command::User(command) => {
+            telemetry::init(LogFormat::Text);
+            accounts_cli::run(command).await
+        }
+    }
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,154 @@
+//! Building and running the HTTP application: state, routes, layers, listener, shutdown.
+
+use crate::config::Settings;
+use crate::{database, health, web};
+use anyhow::Context;
+use app::ssr::session_store::{DbSessionStore, delete_expired};
+use app::ssr::state::AppState;
+use app::{App, shell};
+use axum::Router;
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tracing::Level;
+
+/// How often expired sessions are swept from the database.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, makes the first administrator if there is no
+    /// user, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = database::connect(&settings.store).await?;
+        database::migrate(&db).await?;
+        if let Some(first) = app::ssr::accounts::ensure_first_admin(&db, settings.admin_password.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {e}"))?
+        {
+            match first.generated_password {
+                Some(password) => println!(
+                    "Created the first administrator '{}' with the password: {password}\n\
+                     It is shown only this once; change it on the profile page.",
+                    first.username
+                ),
+                None => println!("Created the first administrator '{}' with the password from KILN_ADMIN_PASSWORD.", first.username),
+            }
+        }
+        app::ssr::password::warm_up().await;
+
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("kiln")
+            .site_root(settings.site_root.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(address)
+            .env(leptos::config::Env::PROD)
+            .build();
+        let state = AppState {
+            db,
+            auth: Arc::new(settings.auth.clone()),
+            leptos_options,
+        };
+        let router = router(state.clone(), &settings);
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets open requests finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let sweeper = tokio::spawn(sweep_sessions(self.state.db.clone(), shutdown.clone()));
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("server error")?;
+        shutdown.cancel();
+        let _ = sweeper.await;
+        Ok(())
+    }
+}
+
+async fn sweep_sessions(db: sea_orm::DatabaseConnection, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {
+                match delete_expired(&db).await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "expired sessions removed"),
+                    Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+                }
+            }
+        }
+    }
+}
+
+fn router(state: AppState, settings: &Settings) -> Router {
+    let idle = time::Duration::try_from(settings.auth.idle_timeout).unwrap_or(time::Duration::hours(8));
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name("kiln_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let context = {
+        let state = state.clone();
+        move || leptos::prelude::provide_context(state.clone())
+    };
+    let options = state.leptos_options.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::resolve_visitor))
+        .layer(sessions);
+
+    let site_root = &settings.site_root;
+    let assets = Router::new()
+        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
+        .route_service("/favicon.svg", ServeFile::new(site_root.join("favicon.svg")))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+
+    let origin_policy = Arc::new(web::OriginPolicy {
+        public_origin: settings.public_origin.clone(),
+    });
+    assets
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(origin_policy, web::same_origin))
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::extract::Request| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
