@@ -87,7 +87,7 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
+        let error = match value {
             // Arguments that do not decode are the client's fault.
             ServerFnErrorErr::Args(message)
             | ServerFnErrorErr::MissingArg(message)
@@ -96,7 +96,11 @@ impl FromServerFnError for AppError {
                 Self::Request(message)
             }
             _ => Self::Internal,
-        }
+        };
+        // Arguments that fail to decode never reach `respond`; their status is set here.
+        #[cfg(feature = "ssr")]
+        crate::ssr::request::set_error_status(&error);
+        error
     }
 }
 

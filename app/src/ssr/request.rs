@@ -80,14 +80,20 @@ impl RequestContext {
 /// Sets the HTTP status of the response from `result` and passes it on: every server
 /// function ends with this, so errors reach the client as 4xx/5xx with their message.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(error) = &result
-        && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
-    {
-        let status = http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        options.set_status(status);
-        if let AppError::TooManyRequests { retry_after_secs } = error {
-            options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
-        }
+    if let Err(error) = &result {
+        set_error_status(error);
     }
     result
+}
+
+/// Gives the response being built the status (and `Retry-After`) that `error` calls for.
+pub fn set_error_status(error: &AppError) {
+    let Some(options) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let status = http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    options.set_status(status);
+    if let AppError::TooManyRequests { retry_after_secs } = error {
+        options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
+    }
 }

@@ -1,0 +1,11 @@
+//! Integration tests: a real `kiln serve` application on a free port with a fresh database,
+//! driven over HTTP the way a browser drives it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod security;
+mod sessions;
+mod users;
