@@ -231,7 +231,10 @@ mod tests {
 
     #[test]
     fn usernames_are_normalised_and_checked() {
-        assert_eq!(Username::parse(" Alice.B ").map(|u| u.0), Ok("alice.b".into()));
+        assert_eq!(
+            Username::parse(" Alice.B ").map(|u| u.0),
+            Ok("alice.b".into())
+        );
         assert_eq!(field_of(Username::parse("")), "username");
         assert_eq!(field_of(Username::parse(&"a".repeat(65))), "username");
         assert!(Username::parse(&"a".repeat(64)).is_ok());
@@ -244,11 +247,23 @@ mod tests {
     #[test]
     fn display_names_fall_back_to_username() {
         let username = Username::parse("bob").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(DisplayName::parse("  ", &username).map(|d| d.0), Ok("bob".into()));
-        assert_eq!(DisplayName::parse("Bob B.", &username).map(|d| d.0), Ok("Bob B.".into()));
-        assert_eq!(field_of(DisplayName::parse(&"x".repeat(129), &username)), "display_name");
+        assert_eq!(
+            DisplayName::parse("  ", &username).map(|d| d.0),
+            Ok("bob".into())
+        );
+        assert_eq!(
+            DisplayName::parse("Bob B.", &username).map(|d| d.0),
+            Ok("Bob B.".into())
+        );
+        assert_eq!(
+            field_of(DisplayName::parse(&"x".repeat(129), &username)),
+            "display_name"
+        );
         assert!(DisplayName::parse(&"é".repeat(128), &username).is_ok());
-        assert_eq!(field_of(DisplayName::parse("a\u{7}b", &username)), "display_name");
+        assert_eq!(
+            field_of(DisplayName::parse("a\u{7}b", &username)),
+            "display_name"
+        );
     }
 
     #[test]
@@ -265,12 +280,24 @@ mod tests {
 
     #[test]
     fn passwords_have_length_bounds() {
-        assert_eq!(field_of(Password::parse("short", "new_password")), "new_password");
+        assert_eq!(
+            field_of(Password::parse("short", "new_password")),
+            "new_password"
+        );
         assert!(Password::parse("eight ch", "password").is_ok());
         assert!(Password::parse(&"p".repeat(1024), "password").is_ok());
-        assert_eq!(field_of(Password::parse(&"p".repeat(1025), "password")), "password");
-        assert_eq!(field_of(Password::parse("tab\there!", "password")), "password");
-        assert_eq!(format!("{:?}", Password::parse("secret-value", "p")), "Ok(Password(..))");
+        assert_eq!(
+            field_of(Password::parse(&"p".repeat(1025), "password")),
+            "password"
+        );
+        assert_eq!(
+            field_of(Password::parse("tab\there!", "password")),
+            "password"
+        );
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-value", "p")),
+            "Ok(Password(..))"
+        );
     }
 
     #[test]

@@ -115,14 +115,26 @@ mod tests {
         assert_eq!(AppError::Forbidden.status(), 403);
         assert_eq!(AppError::NotFound.status(), 404);
         assert_eq!(AppError::Unauthenticated.status(), 401);
-        assert_eq!(AppError::TooManyRequests { retry_after_secs: 61 }.status(), 429);
+        assert_eq!(
+            AppError::TooManyRequests {
+                retry_after_secs: 61
+            }
+            .status(),
+            429
+        );
         assert_eq!(AppError::Internal.status(), 500);
     }
 
     #[test]
     fn retry_message_rounds_minutes_up() {
-        let message = AppError::TooManyRequests { retry_after_secs: 61 }.to_string();
-        assert_eq!(message, "Too many failed attempts. Try again in 2 minute(s).");
+        let message = AppError::TooManyRequests {
+            retry_after_secs: 61,
+        }
+        .to_string();
+        assert_eq!(
+            message,
+            "Too many failed attempts. Try again in 2 minute(s)."
+        );
     }
 
     #[test]

@@ -106,9 +106,18 @@ mod tests {
     #[test]
     fn page_ranges() {
         assert_eq!(page(0, 1, 0).page_count(), 1);
-        assert_eq!((page(0, 1, 0).first_index(), page(0, 1, 0).last_index()), (0, 0));
-        assert_eq!((page(25, 1, 30).first_index(), page(25, 1, 30).last_index()), (1, 25));
-        assert_eq!((page(5, 2, 30).first_index(), page(5, 2, 30).last_index()), (26, 30));
+        assert_eq!(
+            (page(0, 1, 0).first_index(), page(0, 1, 0).last_index()),
+            (0, 0)
+        );
+        assert_eq!(
+            (page(25, 1, 30).first_index(), page(25, 1, 30).last_index()),
+            (1, 25)
+        );
+        assert_eq!(
+            (page(5, 2, 30).first_index(), page(5, 2, 30).last_index()),
+            (26, 30)
+        );
         assert_eq!(page(5, 2, 30).page_count(), 2);
         assert_eq!(page(25, 2, 50).page_count(), 2);
     }

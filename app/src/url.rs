@@ -5,7 +5,9 @@ pub fn encode_component(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(char::from(byte)),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(char::from(byte))
+            }
             _ => encoded.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -45,7 +47,10 @@ mod tests {
     #[test]
     fn decodes_what_it_encodes() {
         let original = "/admin/users?q=a b&é";
-        assert_eq!(super::decode_component(&super::encode_component(original)), original);
+        assert_eq!(
+            super::decode_component(&super::encode_component(original)),
+            original
+        );
         assert_eq!(super::decode_component("a+b"), "a b");
         assert_eq!(super::decode_component("%2"), "%2");
         assert_eq!(super::decode_component("%zz"), "%zz");
@@ -53,7 +58,10 @@ mod tests {
 
     #[test]
     fn encodes_reserved_and_non_ascii() {
-        assert_eq!(super::encode_component("/admin/users?q=a b&x"), "%2Fadmin%2Fusers%3Fq%3Da%20b%26x");
+        assert_eq!(
+            super::encode_component("/admin/users?q=a b&x"),
+            "%2Fadmin%2Fusers%3Fq%3Da%20b%26x"
+        );
         assert_eq!(super::encode_component("é"), "%C3%A9");
     }
 }

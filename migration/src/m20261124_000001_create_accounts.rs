@@ -98,7 +98,10 @@ impl MigrationTrait for Migration {
             ("idx_audit_log_at", &["at"][..]),
             ("idx_audit_log_actor", &["actor_id", "at"][..]),
             ("idx_audit_log_action", &["action", "at"][..]),
-            ("idx_audit_log_object", &["object_type", "object_id", "at"][..]),
+            (
+                "idx_audit_log_object",
+                &["object_type", "object_id", "at"][..],
+            ),
         ] {
             let mut index = Index::create().name(name).table("audit_log").to_owned();
             for column in columns {

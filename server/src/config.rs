@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about = "Kiln: a self-hosted build and workflow orchestration server.")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Kiln: a self-hosted build and workflow orchestration server."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -157,7 +161,9 @@ mod optional_duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
         Option::<String>::deserialize(deserializer)?
             .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
             .transpose()
@@ -168,7 +174,8 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
     let Some(path) = path else {
         return Ok(FileSettings::default());
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
 }
 
@@ -195,18 +202,27 @@ pub struct Settings {
 
 impl Settings {
     pub fn secure_cookies(&self) -> bool {
-        self.public_origin.as_deref().is_some_and(|o| o.starts_with("https://"))
+        self.public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"))
     }
 }
 
 fn store_settings(args: &StoreArgs, file: &FileSettings) -> StoreSettings {
-    let data_dir = args.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("data"));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
     let database_url = args
         .database_url
         .clone()
         .or_else(|| file.database_url.clone())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("kiln.db").display()));
-    StoreSettings { data_dir, database_url }
+    StoreSettings {
+        data_dir,
+        database_url,
+    }
 }
 
 impl StoreArgs {
@@ -237,19 +253,37 @@ impl ServeArgs {
         let defaults = app::ssr::state::AuthSettings::default();
         let public_url = self.public_url.clone().or_else(|| file.public_url.clone());
         let public_origin = match public_url {
-            Some(url) => Some(origin_of(&url).with_context(|| format!("public URL '{url}' is not an http(s) URL"))?),
+            Some(url) => Some(
+                origin_of(&url)
+                    .with_context(|| format!("public URL '{url}' is not an http(s) URL"))?,
+            ),
             None => None,
         };
         let auth = app::ssr::state::AuthSettings {
-            idle_timeout: self.session_idle_timeout.or(file.session_idle_timeout).unwrap_or(defaults.idle_timeout),
-            lifetime: self.session_lifetime.or(file.session_lifetime).unwrap_or(defaults.lifetime),
-            account_max_failures: self.login_max_failures.or(file.login_max_failures).unwrap_or(defaults.account_max_failures),
+            idle_timeout: self
+                .session_idle_timeout
+                .or(file.session_idle_timeout)
+                .unwrap_or(defaults.idle_timeout),
+            lifetime: self
+                .session_lifetime
+                .or(file.session_lifetime)
+                .unwrap_or(defaults.lifetime),
+            account_max_failures: self
+                .login_max_failures
+                .or(file.login_max_failures)
+                .unwrap_or(defaults.account_max_failures),
             address_max_failures: self
                 .login_max_failures_per_address
                 .or(file.login_max_failures_per_address)
                 .unwrap_or(defaults.address_max_failures),
-            failure_window: self.login_failure_window.or(file.login_failure_window).unwrap_or(defaults.failure_window),
-            trust_forwarded_for: self.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            failure_window: self
+                .login_failure_window
+                .or(file.login_failure_window)
+                .unwrap_or(defaults.failure_window),
+            trust_forwarded_for: self
+                .trust_forwarded_for
+                .or(file.trust_forwarded_for)
+                .unwrap_or(false),
         };
         if auth.idle_timeout.is_zero() || auth.lifetime.is_zero() {
             bail!("session durations must be longer than zero");
@@ -259,11 +293,21 @@ impl ServeArgs {
         }
         Ok(Settings {
             store: store_settings(&self.store, &file),
-            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
             public_origin,
-            site_root: self.site_root.clone().or_else(|| file.site_root.clone()).unwrap_or_else(|| PathBuf::from("target/site")),
+            site_root: self
+                .site_root
+                .clone()
+                .or_else(|| file.site_root.clone())
+                .unwrap_or_else(|| PathBuf::from("target/site")),
             auth,
-            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
             admin_password: admin_password.filter(|p| !p.is_empty()),
         })
     }
@@ -279,7 +323,10 @@ mod tests {
         let path = dir.path().join("kiln.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:4000\"\nsession_idle_timeout = \"30m\"\ndata_dir = \"/srv/kiln\"\n").unwrap();
         let args = ServeArgs {
-            store: StoreArgs { config: Some(path), ..Default::default() },
+            store: StoreArgs {
+                config: Some(path),
+                ..Default::default()
+            },
             session_idle_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
         };
@@ -295,22 +342,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kiln.toml");
         std::fs::write(&path, "listne = \"127.0.0.1:4000\"\n").unwrap();
-        let args = ServeArgs { store: StoreArgs { config: Some(path), ..Default::default() }, ..Default::default() };
+        let args = ServeArgs {
+            store: StoreArgs {
+                config: Some(path),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let error = format!("{:#}", args.resolve(None).unwrap_err());
         assert!(error.contains("unknown field `listne`"), "{error}");
     }
 
     #[test]
     fn origins_are_normalised() {
-        assert_eq!(origin_of("https://Kiln.example.com:443/path").as_deref(), Some("https://kiln.example.com"));
-        assert_eq!(origin_of("http://127.0.0.1:3000").as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(
+            origin_of("https://Kiln.example.com:443/path").as_deref(),
+            Some("https://kiln.example.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:3000").as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
         assert_eq!(origin_of("ftp://x"), None);
         assert_eq!(origin_of("https://user@host"), None);
     }
 
     #[test]
     fn https_public_url_makes_cookies_secure() {
-        let args = ServeArgs { public_url: Some("https://kiln.example.com".into()), ..Default::default() };
+        let args = ServeArgs {
+            public_url: Some("https://kiln.example.com".into()),
+            ..Default::default()
+        };
         assert!(args.resolve(None).unwrap().secure_cookies());
         assert!(!ServeArgs::default().resolve(None).unwrap().secure_cookies());
     }

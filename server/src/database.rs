@@ -14,13 +14,18 @@ use std::time::Duration;
 pub async fn connect(store: &StoreSettings) -> anyhow::Result<DatabaseConnection> {
     let url = &store.database_url;
     let mut options = ConnectOptions::new(url.clone());
-    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
-        if let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p))
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .map(|p| p.split('?').next().unwrap_or(p))
             && let Some(parent) = std::path::Path::new(path).parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
             opts.create_if_missing(true)
@@ -34,12 +39,17 @@ pub async fn connect(store: &StoreSettings) -> anyhow::Result<DatabaseConnection
     } else {
         options.max_connections(16);
     }
-    std::fs::create_dir_all(&store.data_dir).with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;
-    Database::connect(options).await.with_context(|| format!("cannot open database {}", redact(url)))
+    std::fs::create_dir_all(&store.data_dir)
+        .with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(url)))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("database migration failed")
+    Migrator::up(db, None)
+        .await
+        .context("database migration failed")
 }
 
 /// The URL without its password, for messages.
@@ -60,8 +70,17 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://kiln:s3cret@db/kiln"), "postgres://kiln:***@db/kiln");
-        assert_eq!(super::redact("postgres://kiln@db/kiln"), "postgres://kiln@db/kiln");
-        assert_eq!(super::redact("sqlite://data/kiln.db"), "sqlite://data/kiln.db");
+        assert_eq!(
+            super::redact("postgres://kiln:s3cret@db/kiln"),
+            "postgres://kiln:***@db/kiln"
+        );
+        assert_eq!(
+            super::redact("postgres://kiln@db/kiln"),
+            "postgres://kiln@db/kiln"
+        );
+        assert_eq!(
+            super::redact("sqlite://data/kiln.db"),
+            "sqlite://data/kiln.db"
+        );
     }
 }

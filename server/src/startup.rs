@@ -36,9 +36,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = database::connect(&settings.store).await?;
         database::migrate(&db).await?;
-        if let Some(first) = app::ssr::accounts::ensure_first_admin(&db, settings.admin_password.as_deref())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {e}"))?
+        if let Some(first) =
+            app::ssr::accounts::ensure_first_admin(&db, settings.admin_password.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {e}"))?
         {
             match first.generated_password {
                 Some(password) => println!(
@@ -46,12 +47,17 @@ impl Application {
                      It is shown only this once; change it on the profile page.",
                     first.username
                 ),
-                None => println!("Created the first administrator '{}' with the password from KILN_ADMIN_PASSWORD.", first.username),
+                None => println!(
+                    "Created the first administrator '{}' with the password from KILN_ADMIN_PASSWORD.",
+                    first.username
+                ),
             }
         }
         app::ssr::password::warm_up().await;
 
-        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
         let leptos_options = LeptosOptions::builder()
             .output_name("kiln")
@@ -66,7 +72,11 @@ impl Application {
             leptos_options,
         };
         let router = router(state.clone(), &settings);
-        Ok(Self { listener, router, state })
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -80,7 +90,9 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_sessions(self.state.db.clone(), shutdown.clone()));
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
@@ -108,7 +120,8 @@ async fn sweep_sessions(db: sea_orm::DatabaseConnection, shutdown: CancellationT
 }
 
 fn router(state: AppState, settings: &Settings) -> Router {
-    let idle = time::Duration::try_from(settings.auth.idle_timeout).unwrap_or(time::Duration::hours(8));
+    let idle =
+        time::Duration::try_from(settings.auth.idle_timeout).unwrap_or(time::Duration::hours(8));
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name("kiln_session")
         .with_http_only(true)
@@ -123,15 +136,29 @@ fn router(state: AppState, settings: &Settings) -> Router {
     };
     let options = state.leptos_options.clone();
     let pages = Router::new()
-        .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web::resolve_visitor))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            context.clone(),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::resolve_visitor,
+        ))
         .layer(sessions);
 
     let site_root = &settings.site_root;
     let assets = Router::new()
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
-        .route_service("/favicon.svg", ServeFile::new(site_root.join("favicon.svg")))
+        .route_service(
+            "/favicon.svg",
+            ServeFile::new(site_root.join("favicon.svg")),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
 

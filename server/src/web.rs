@@ -22,17 +22,35 @@ fn is_public(path: &str) -> bool {
 
 /// Resolves the session into a [`Visitor`] for the handlers, and sends anonymous page
 /// visits to the login page (and logged-in visits of the login page onwards).
-pub async fn resolve_visitor(State(state): State<AppState>, session: Session, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+pub async fn resolve_visitor(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let addr = client_addr(request.headers(), peer, state.auth.trust_forwarded_for);
     let user = match session_user(&state.db, &state.auth, &session).await {
         Ok(user) => user,
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Kiln could not read the session.").into_response(),
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Kiln could not read the session.",
+            )
+                .into_response();
+        }
     };
     let path = request.uri().path().to_owned();
     let is_page_view = request.method() == Method::GET || request.method() == Method::HEAD;
     if is_page_view && user.is_none() && !is_public(&path) {
-        let target = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let target = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
         let location = if target == "/" {
             "/login".to_owned()
         } else {
@@ -49,7 +67,10 @@ pub async fn resolve_visitor(State(state): State<AppState>, session: Session, mu
             .unwrap_or_default();
         return Redirect::to(&safe_next(&next)).into_response();
     }
-    request.extensions_mut().insert(Visitor { user, client_addr: addr });
+    request.extensions_mut().insert(Visitor {
+        user,
+        client_addr: addr,
+    });
     next.run(request).await
 }
 
@@ -68,7 +89,11 @@ impl OriginPolicy {
         match &self.public_origin {
             Some(own) => &origin == own,
             None => {
-                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or_default();
                 let host = host.strip_suffix(":80").unwrap_or(&host);
                 !host.is_empty() && authority == host
@@ -79,8 +104,15 @@ impl OriginPolicy {
 
 /// Refuses (403) any state-changing request whose `Origin`, or failing that `Referer`, is
 /// not Kiln's own. A request with neither is refused too: browsers always send one.
-pub async fn same_origin(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+pub async fn same_origin(
+    State(policy): State<Arc<OriginPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if safe {
         return next.run(request).await;
     }
@@ -104,11 +136,21 @@ pub async fn same_origin(State(policy): State<Arc<OriginPolicy>>, request: Reque
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(STRICT_POLICY));
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(STRICT_POLICY));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
@@ -124,7 +166,9 @@ mod tests {
 
     #[test]
     fn origin_must_match_host_without_public_url() {
-        let policy = OriginPolicy { public_origin: None };
+        let policy = OriginPolicy {
+            public_origin: None,
+        };
         assert!(policy.allows("http://127.0.0.1:3000", &host("127.0.0.1:3000")));
         assert!(policy.allows("http://127.0.0.1:3000/login?x", &host("127.0.0.1:3000")));
         assert!(!policy.allows("http://evil.example", &host("127.0.0.1:3000")));
@@ -134,7 +178,9 @@ mod tests {
 
     #[test]
     fn origin_must_match_public_url_when_set() {
-        let policy = OriginPolicy { public_origin: Some("https://kiln.example.com".into()) };
+        let policy = OriginPolicy {
+            public_origin: Some("https://kiln.example.com".into()),
+        };
         assert!(policy.allows("https://kiln.example.com", &host("internal:3000")));
         assert!(!policy.allows("http://kiln.example.com", &host("kiln.example.com")));
     }

@@ -9,7 +9,10 @@ use leptos::prelude::*;
 /// The browser navigates with a full page load, so every part of the page sees the new session.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String, password: String, next: String) -> Result<String, AppError> {
-    use crate::ssr::{auth, request::{RequestContext, respond}};
+    use crate::ssr::{
+        auth,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
@@ -23,7 +26,10 @@ pub async fn login(username: String, password: String, next: String) -> Result<S
 /// Ends the session on the server.
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::{auth, request::{RequestContext, respond}};
+    use crate::ssr::{
+        auth,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;

@@ -6,12 +6,19 @@ use leptos::prelude::*;
 
 #[server(prefix = "/api", endpoint = "my_profile")]
 pub async fn my_profile() -> Result<UserView, AppError> {
-    use crate::ssr::{policy::Action, request::{RequestContext, respond}, users};
+    use crate::ssr::{
+        policy::Action,
+        request::{RequestContext, respond},
+        users,
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
             let user = ctx.authorize(Action::EditOwnProfile).await?;
-            users::by_id(&ctx.state.db, user.id).await?.map(UserView::from).ok_or(AppError::NotFound)
+            users::by_id(&ctx.state.db, user.id)
+                .await?
+                .map(UserView::from)
+                .ok_or(AppError::NotFound)
         }
         .await,
     )
@@ -19,7 +26,11 @@ pub async fn my_profile() -> Result<UserView, AppError> {
 
 #[server(prefix = "/api", endpoint = "update_profile")]
 pub async fn update_profile(display_name: String, email: String) -> Result<UserView, AppError> {
-    use crate::ssr::{accounts, policy::Action, request::{RequestContext, respond}};
+    use crate::ssr::{
+        accounts,
+        policy::Action,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
@@ -32,16 +43,34 @@ pub async fn update_profile(display_name: String, email: String) -> Result<UserV
 
 /// Changes the user's own password; every session of theirs ends, this one included.
 #[server(prefix = "/api", endpoint = "change_password")]
-pub async fn change_password(current_password: String, new_password: String, confirm_password: String) -> Result<(), AppError> {
-    use crate::ssr::{accounts, policy::Action, request::{RequestContext, respond}};
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<(), AppError> {
+    use crate::ssr::{
+        accounts,
+        policy::Action,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
             let user = ctx.authorize(Action::EditOwnProfile).await?;
             if new_password != confirm_password {
-                return Err(AppError::invalid("confirm_password", "The two new passwords do not match."));
+                return Err(AppError::invalid(
+                    "confirm_password",
+                    "The two new passwords do not match.",
+                ));
             }
-            accounts::change_own_password(&ctx.state.db, &ctx.actor(), user, &current_password, &new_password).await
+            accounts::change_own_password(
+                &ctx.state.db,
+                &ctx.actor(),
+                user,
+                &current_password,
+                &new_password,
+            )
+            .await
         }
         .await,
     )

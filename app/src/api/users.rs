@@ -9,7 +9,11 @@ pub const USERS_PER_PAGE: u64 = 25;
 
 #[server(prefix = "/api", endpoint = "list_users")]
 pub async fn list_users(search: String, page: u64) -> Result<Page<UserView>, AppError> {
-    use crate::ssr::{policy::Action, request::{RequestContext, respond}, users};
+    use crate::ssr::{
+        policy::Action,
+        request::{RequestContext, respond},
+        users,
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
@@ -29,7 +33,11 @@ pub async fn create_user(
     password: String,
     #[server(default)] is_admin: bool,
 ) -> Result<UserView, AppError> {
-    use crate::ssr::{accounts, policy::Action, request::{RequestContext, respond}};
+    use crate::ssr::{
+        accounts,
+        policy::Action,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
@@ -49,7 +57,11 @@ pub async fn create_user(
 
 #[server(prefix = "/api", endpoint = "change_user")]
 pub async fn change_user(id: UserId, change: UserChange) -> Result<UserView, AppError> {
-    use crate::ssr::{accounts, policy::Action, request::{RequestContext, respond}};
+    use crate::ssr::{
+        accounts,
+        policy::Action,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;
@@ -62,7 +74,11 @@ pub async fn change_user(id: UserId, change: UserChange) -> Result<UserView, App
 
 #[server(prefix = "/api", endpoint = "reset_user_password")]
 pub async fn reset_user_password(id: UserId, new_password: String) -> Result<(), AppError> {
-    use crate::ssr::{accounts, policy::Action, request::{RequestContext, respond}};
+    use crate::ssr::{
+        accounts,
+        policy::Action,
+        request::{RequestContext, respond},
+    };
     respond(
         async {
             let ctx = RequestContext::current()?;

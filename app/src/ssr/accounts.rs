@@ -20,7 +20,11 @@ pub struct NewAccount<'a> {
     pub is_admin: bool,
 }
 
-pub async fn create_user(db: &DatabaseConnection, actor: &Actor, input: NewAccount<'_>) -> Result<UserView, AppError> {
+pub async fn create_user(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: NewAccount<'_>,
+) -> Result<UserView, AppError> {
     let username = Username::parse(input.username)?;
     let display_name = DisplayName::parse(input.display_name, &username)?;
     let email = Email::parse(input.email)?;
@@ -39,8 +43,13 @@ pub async fn create_user(db: &DatabaseConnection, actor: &Actor, input: NewAccou
         },
     )
     .await?;
-    let event = Event::new("user.create", "user", Some(user.id.to_string()), format!("Created user {}", user.username))
-        .details(json!({ "username": user.username, "is_admin": user.is_admin }));
+    let event = Event::new(
+        "user.create",
+        "user",
+        Some(user.id.to_string()),
+        format!("Created user {}", user.username),
+    )
+    .details(json!({ "username": user.username, "is_admin": user.is_admin }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(user.into())
@@ -52,9 +61,17 @@ async fn existing(db: &impl sea_orm::ConnectionTrait, id: UserId) -> Result<user
 
 /// Disables, enables, promotes or demotes `target`. An administrator cannot do this to
 /// themselves, and the last active administrator cannot be disabled or demoted.
-pub async fn change_user(db: &DatabaseConnection, actor: &Actor, target: UserId, change: UserChange) -> Result<UserView, AppError> {
+pub async fn change_user(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    target: UserId,
+    change: UserChange,
+) -> Result<UserView, AppError> {
     if actor.id == Some(target) {
-        return Err(AppError::invalid("user", "You cannot change your own account's status or role here."));
+        return Err(AppError::invalid(
+            "user",
+            "You cannot change your own account's status or role here.",
+        ));
     }
     let txn = db.begin().await.map_err(db_error)?;
     let user = existing(&txn, target).await?;
@@ -62,7 +79,10 @@ pub async fn change_user(db: &DatabaseConnection, actor: &Actor, target: UserId,
         && !user.is_disabled
         && matches!(change, UserChange::Disable | UserChange::RevokeAdmin);
     if removes_admin && users::count_other_active_admins(&txn, target).await? == 0 {
-        return Err(AppError::invalid("user", "Kiln needs at least one active administrator."));
+        return Err(AppError::invalid(
+            "user",
+            "Kiln needs at least one active administrator.",
+        ));
     }
     let username = user.username.clone();
     let mut row: user_rows::ActiveModel = user.into_active_model();
@@ -78,15 +98,26 @@ pub async fn change_user(db: &DatabaseConnection, actor: &Actor, target: UserId,
     } else {
         0
     };
-    let event = Event::new(change.audit_action(), "user", Some(target.to_string()), format!("{:?} for {username}", change))
-        .details(json!({ "username": username, "sessions_ended": ended }));
+    let event = Event::new(
+        change.audit_action(),
+        "user",
+        Some(target.to_string()),
+        format!("{:?} for {username}", change),
+    )
+    .details(json!({ "username": username, "sessions_ended": ended }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(updated.into())
 }
 
 /// Sets `target`'s password and ends all their sessions.
-async fn set_password(db: &DatabaseConnection, actor: &Actor, target: UserId, password: &Password, action: &str) -> Result<(), AppError> {
+async fn set_password(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    target: UserId,
+    password: &Password,
+    action: &str,
+) -> Result<(), AppError> {
     let password_hash = password::hash(password).await?;
     let txn = db.begin().await.map_err(db_error)?;
     let user = existing(&txn, target).await?;
@@ -95,31 +126,56 @@ async fn set_password(db: &DatabaseConnection, actor: &Actor, target: UserId, pa
     row.password_hash = Set(password_hash);
     users::update(&txn, row).await?;
     let ended = end_user_sessions(&txn, target).await.map_err(db_error)?;
-    let event = Event::new(action, "user", Some(target.to_string()), format!("Password changed for {username}"))
-        .details(json!({ "username": username, "sessions_ended": ended }));
+    let event = Event::new(
+        action,
+        "user",
+        Some(target.to_string()),
+        format!("Password changed for {username}"),
+    )
+    .details(json!({ "username": username, "sessions_ended": ended }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(())
 }
 
 /// An administrator (or the command line) sets a new password for `target`.
-pub async fn reset_password(db: &DatabaseConnection, actor: &Actor, target: UserId, new_password: &str) -> Result<(), AppError> {
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    target: UserId,
+    new_password: &str,
+) -> Result<(), AppError> {
     let password = Password::parse(new_password, "new_password")?;
     set_password(db, actor, target, &password, "user.reset_password").await
 }
 
 /// A user changes their own password; the current one is required. All their sessions end.
-pub async fn change_own_password(db: &DatabaseConnection, actor: &Actor, user: &CurrentUser, current: &str, new_password: &str) -> Result<(), AppError> {
+pub async fn change_own_password(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user: &CurrentUser,
+    current: &str,
+    new_password: &str,
+) -> Result<(), AppError> {
     let password = Password::parse(new_password, "new_password")?;
     let stored = existing(db, user.id).await?;
     if !password::verify(current, Some(&stored.password_hash)).await? {
-        return Err(AppError::invalid("current_password", "The current password is not correct."));
+        return Err(AppError::invalid(
+            "current_password",
+            "The current password is not correct.",
+        ));
     }
     set_password(db, actor, user.id, &password, "user.change_password").await
 }
 
 /// A user changes their own display name and email.
-pub async fn update_profile(db: &DatabaseConnection, actor: &Actor, user: &CurrentUser, display_name: &str, email: &str) -> Result<UserView, AppError> {
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user: &CurrentUser,
+    display_name: &str,
+    email: &str,
+) -> Result<UserView, AppError> {
     let username = Username::parse(&user.username)?;
     let display_name = DisplayName::parse(display_name, &username)?;
     let email = Email::parse(email)?;
@@ -128,8 +184,13 @@ pub async fn update_profile(db: &DatabaseConnection, actor: &Actor, user: &Curre
     row.display_name = Set(display_name.as_str().to_owned());
     row.email = Set(email.into_inner());
     let updated = users::update(&txn, row).await?;
-    let event = Event::new("user.update_profile", "user", Some(user.id.to_string()), format!("{} updated their profile", user.username))
-        .details(json!({ "display_name": updated.display_name, "email": updated.email }));
+    let event = Event::new(
+        "user.update_profile",
+        "user",
+        Some(user.id.to_string()),
+        format!("{} updated their profile", user.username),
+    )
+    .details(json!({ "display_name": updated.display_name, "email": updated.email }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(updated.into())
@@ -145,7 +206,10 @@ pub struct FirstAdmin {
 pub const FIRST_ADMIN_USERNAME: &str = "admin";
 
 /// Creates the `admin` account if Kiln has no user yet, with `password` or a random one.
-pub async fn ensure_first_admin(db: &DatabaseConnection, password: Option<&str>) -> Result<Option<FirstAdmin>, AppError> {
+pub async fn ensure_first_admin(
+    db: &DatabaseConnection,
+    password: Option<&str>,
+) -> Result<Option<FirstAdmin>, AppError> {
     if users::count(db).await? > 0 {
         return Ok(None);
     }

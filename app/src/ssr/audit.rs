@@ -55,7 +55,12 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    pub fn new(action: &'a str, object_type: &'a str, object_id: Option<String>, summary: impl Into<String>) -> Self {
+    pub fn new(
+        action: &'a str,
+        object_type: &'a str,
+        object_id: Option<String>,
+        summary: impl Into<String>,
+    ) -> Self {
         Self {
             action,
             object_type,
@@ -76,7 +81,11 @@ fn truncated(value: &str, max: usize) -> String {
 }
 
 /// Appends `event` by `actor` on `conn` (a transaction, when it records a change).
-pub async fn record(conn: &impl ConnectionTrait, actor: &Actor, event: Event<'_>) -> Result<(), AppError> {
+pub async fn record(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    event: Event<'_>,
+) -> Result<(), AppError> {
     audit_log::ActiveModel {
         at: Set(Utc::now()),
         actor_id: Set(actor.id.map(|id| id.0)),

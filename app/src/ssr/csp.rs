@@ -18,7 +18,10 @@ pub fn page_policy(nonce: &str) -> String {
 /// Makes a nonce for this render (Leptos puts it on its inline scripts) and sets the header.
 pub fn provide_nonce_and_policy() {
     leptos::nonce::provide_nonce();
-    let (Some(nonce), Some(options)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+    let (Some(nonce), Some(options)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
         return;
     };
     if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce)) {

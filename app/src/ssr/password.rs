@@ -6,7 +6,9 @@
 
 use crate::domain::Password;
 use crate::error::AppError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::LazyLock;
 
@@ -75,9 +77,13 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_use_argon2id() {
-        let password = Password::parse("correct horse", "password").unwrap_or_else(|e| panic!("{e}"));
+        let password =
+            Password::parse("correct horse", "password").unwrap_or_else(|e| panic!("{e}"));
         let hashed = hash(&password).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(hashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hashed}");
+        assert!(
+            hashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hashed}"
+        );
         assert_eq!(verify("correct horse", Some(&hashed)).await, Ok(true));
         assert_eq!(verify("wrong horse", Some(&hashed)).await, Ok(false));
     }

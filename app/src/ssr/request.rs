@@ -91,9 +91,13 @@ pub fn set_error_status(error: &AppError) {
     let Some(options) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
     };
-    let status = http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = http::StatusCode::from_u16(error.status())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     options.set_status(status);
     if let AppError::TooManyRequests { retry_after_secs } = error {
-        options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
+        options.insert_header(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(*retry_after_secs),
+        );
     }
 }

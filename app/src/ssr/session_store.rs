@@ -7,7 +7,10 @@ use super::entities::sessions::{self, Column, Entity as Sessions};
 use crate::types::UserId;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, SqlErr,
+};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
 
@@ -50,7 +53,9 @@ impl SessionStore for DbSessionStore {
         loop {
             match Sessions::insert(row(record)?).exec(&self.db).await {
                 Ok(_) => return Ok(()),
-                Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(error)
+                    if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                {
                     record.id = Id::default();
                 }
                 Err(error) => return Err(backend(error)),
@@ -101,7 +106,10 @@ impl SessionStore for DbSessionStore {
 }
 
 /// Ends every session of `user`.
-pub async fn end_user_sessions(conn: &impl ConnectionTrait, user: UserId) -> std::result::Result<u64, DbErr> {
+pub async fn end_user_sessions(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+) -> std::result::Result<u64, DbErr> {
     let result = Sessions::delete_many()
         .filter(Column::UserId.eq(user.0))
         .exec(conn)

@@ -42,14 +42,24 @@ fn window(settings: &AuthSettings) -> chrono::Duration {
 }
 
 /// Seconds until `row` stops locking, if it locks now.
-fn locked_for(row: &login_throttle::Model, scope: Scope, settings: &AuthSettings, now: DateTime<Utc>) -> Option<u64> {
+fn locked_for(
+    row: &login_throttle::Model,
+    scope: Scope,
+    settings: &AuthSettings,
+    now: DateTime<Utc>,
+) -> Option<u64> {
     let ends = row.window_started_at + window(settings);
     let failures = u32::try_from(row.failures).unwrap_or(0);
-    (ends > now && failures >= scope.limit(settings)).then(|| (ends - now).num_seconds().max(1) as u64)
+    (ends > now && failures >= scope.limit(settings))
+        .then(|| (ends - now).num_seconds().max(1) as u64)
 }
 
 /// Refuses with 429 if any of `keys` is locked.
-pub async fn check(conn: &impl ConnectionTrait, settings: &AuthSettings, keys: &[(Scope, &str)]) -> Result<(), AppError> {
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    settings: &AuthSettings,
+    keys: &[(Scope, &str)],
+) -> Result<(), AppError> {
     let now = Utc::now();
     let mut retry_after_secs = 0;
     for (scope, raw) in keys {
@@ -69,10 +79,19 @@ pub async fn check(conn: &impl ConnectionTrait, settings: &AuthSettings, keys: &
 }
 
 /// Counts one failure against `raw` in `scope`, starting a new window if the last one ended.
-pub async fn record_failure(conn: &impl ConnectionTrait, settings: &AuthSettings, scope: Scope, raw: &str) -> Result<(), AppError> {
+pub async fn record_failure(
+    conn: &impl ConnectionTrait,
+    settings: &AuthSettings,
+    scope: Scope,
+    raw: &str,
+) -> Result<(), AppError> {
     let now = Utc::now();
     let id = (scope.as_str().to_owned(), key(raw));
-    match Throttle::find_by_id(id.clone()).one(conn).await.map_err(db_error)? {
+    match Throttle::find_by_id(id.clone())
+        .one(conn)
+        .await
+        .map_err(db_error)?
+    {
         Some(row) if row.window_started_at + window(settings) > now => {
             let failures = row.failures.saturating_add(1);
             let mut active = row.into_active_model();
@@ -126,10 +145,22 @@ mod tests {
     fn locks_only_at_the_limit_and_within_the_window() {
         let settings = AuthSettings::default();
         let now = Utc::now();
-        assert_eq!(locked_for(&row(4, 10), Scope::Account, &settings, now), None);
+        assert_eq!(
+            locked_for(&row(4, 10), Scope::Account, &settings, now),
+            None
+        );
         let wait = locked_for(&row(5, 60), Scope::Account, &settings, now);
-        assert!(matches!(wait, Some(s) if (839..=841).contains(&s)), "{wait:?}");
-        assert_eq!(locked_for(&row(50, 16 * 60), Scope::Account, &settings, now), None);
-        assert_eq!(locked_for(&row(5, 10), Scope::Address, &settings, now), None);
+        assert!(
+            matches!(wait, Some(s) if (839..=841).contains(&s)),
+            "{wait:?}"
+        );
+        assert_eq!(
+            locked_for(&row(50, 16 * 60), Scope::Account, &settings, now),
+            None
+        );
+        assert_eq!(
+            locked_for(&row(5, 10), Scope::Address, &settings, now),
+            None
+        );
     }
 }

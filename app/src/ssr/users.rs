@@ -54,7 +54,10 @@ pub async fn by_id(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<Use
     Users::find_by_id(id.0).one(conn).await.map_err(db_error)
 }
 
-pub async fn by_username(conn: &impl ConnectionTrait, username: &Username) -> Result<Option<User>, AppError> {
+pub async fn by_username(
+    conn: &impl ConnectionTrait,
+    username: &Username,
+) -> Result<Option<User>, AppError> {
     Users::find()
         .filter(Column::Username.eq(username.as_str()))
         .one(conn)
@@ -85,15 +88,21 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<User, A
     .await;
     match result {
         Ok(user) => Ok(user),
-        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
-            AppError::conflict("username", format!("The username '{}' is taken.", new.username)),
-        ),
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(AppError::conflict(
+                "username",
+                format!("The username '{}' is taken.", new.username),
+            ))
+        }
         Err(error) => Err(db_error(error)),
     }
 }
 
 /// Writes the changed columns of `user`, stamping `updated_at`.
-pub async fn update(conn: &impl ConnectionTrait, mut user: users::ActiveModel) -> Result<User, AppError> {
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    mut user: users::ActiveModel,
+) -> Result<User, AppError> {
     user.updated_at = Set(Utc::now());
     user.update(conn).await.map_err(db_error)
 }
@@ -124,7 +133,12 @@ fn like_contains(search: &str) -> LikeExpr {
 
 /// One page of users whose username, display name or email contains `search`
 /// (case-insensitive), ordered by username. `page` is 1-based and clamped to the last page.
-pub async fn list(conn: &impl ConnectionTrait, search: &str, page: u64, per_page: u64) -> Result<Page<UserView>, AppError> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    search: &str,
+    page: u64,
+    per_page: u64,
+) -> Result<Page<UserView>, AppError> {
     let mut query = Users::find().order_by_asc(Column::Username);
     if !search.is_empty() {
         let lower = |column: Column| Expr::expr(Func::lower(Expr::col(column)));
@@ -156,7 +170,10 @@ pub async fn list(conn: &impl ConnectionTrait, search: &str, page: u64, per_page
 }
 
 /// Active administrators other than `except`.
-pub async fn count_other_active_admins(conn: &impl ConnectionTrait, except: UserId) -> Result<u64, AppError> {
+pub async fn count_other_active_admins(
+    conn: &impl ConnectionTrait,
+    except: UserId,
+) -> Result<u64, AppError> {
     Users::find()
         .filter(Column::IsAdmin.eq(true))
         .filter(Column::IsDisabled.eq(false))

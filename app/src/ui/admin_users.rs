@@ -24,13 +24,26 @@ fn page_href(search: &str, page: u64) -> String {
 pub fn UsersPage() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
-    let page = move || query.read().get("page").and_then(|p| p.parse::<u64>().ok()).unwrap_or(1);
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(1)
+    };
 
     let create = ServerAction::<CreateUser>::new();
     let change = ServerAction::<ChangeUser>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
     let users = Resource::new(
-        move || (search(), page(), create.version().get(), change.version().get()),
+        move || {
+            (
+                search(),
+                page(),
+                create.version().get(),
+                change.version().get(),
+            )
+        },
         |(search, page, _, _)| list_users(search, page),
     );
     view! {
@@ -98,12 +111,26 @@ fn CreateUserForm(action: ServerAction<CreateUser>) -> impl IntoView {
 }
 
 #[component]
-fn UserTable(list: Page<UserView>, search: String, change: ServerAction<ChangeUser>, reset: ServerAction<ResetUserPassword>) -> impl IntoView {
+fn UserTable(
+    list: Page<UserView>,
+    search: String,
+    change: ServerAction<ChangeUser>,
+    reset: ServerAction<ResetUserPassword>,
+) -> impl IntoView {
     if list.items.is_empty() {
-        let message = if search.is_empty() { "No users yet." } else { "No users match this search." };
+        let message = if search.is_empty() {
+            "No users yet."
+        } else {
+            "No users match this search."
+        };
         return view! { <section class="empty-state"><p>{message}</p></section> }.into_any();
     }
-    let summary = format!("Showing {}–{} of {}", list.first_index(), list.last_index(), list.total);
+    let summary = format!(
+        "Showing {}–{} of {}",
+        list.first_index(),
+        list.last_index(),
+        list.total
+    );
     let (page, pages) = (list.page, list.page_count());
     let me = use_context::<CurrentUser>().map(|u| u.id);
     view! {
@@ -139,7 +166,12 @@ fn UserTable(list: Page<UserView>, search: String, change: ServerAction<ChangeUs
 }
 
 #[component]
-fn UserRow(user: UserView, is_me: bool, change: ServerAction<ChangeUser>, reset: ServerAction<ResetUserPassword>) -> impl IntoView {
+fn UserRow(
+    user: UserView,
+    is_me: bool,
+    change: ServerAction<ChangeUser>,
+    reset: ServerAction<ResetUserPassword>,
+) -> impl IntoView {
     let id = user.id;
     let username = user.username.clone();
     let last_login = user

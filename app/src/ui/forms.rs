@@ -14,7 +14,9 @@ pub fn field_message<T>(result: &Option<Result<T, AppError>>, field: &str) -> Op
 /// The message for a failure that is not about one field.
 pub fn form_message<T>(result: &Option<Result<T, AppError>>, fields: &[&str]) -> Option<String> {
     match result {
-        Some(Err(error)) if !error.field().is_some_and(|f| fields.contains(&f)) => Some(error.message()),
+        Some(Err(error)) if !error.field().is_some_and(|f| fields.contains(&f)) => {
+            Some(error.message())
+        }
         _ => None,
     }
 }
@@ -57,5 +59,9 @@ pub fn Field(
 /// A banner for a form-level error, if any.
 #[component]
 pub fn FormError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
-    move || message.get().map(|message| view! { <p class="form-error" role="alert">{message}</p> })
+    move || {
+        message
+            .get()
+            .map(|message| view! { <p class="form-error" role="alert">{message}</p> })
+    }
 }

@@ -9,8 +9,12 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let next = query.read_untracked().get("next").unwrap_or_else(|| "/".into());
-    let password_changed = query.read_untracked().get("notice").as_deref() == Some("password-changed");
+    let next = query
+        .read_untracked()
+        .get("next")
+        .unwrap_or_else(|| "/".into());
+    let password_changed =
+        query.read_untracked().get("notice").as_deref() == Some("password-changed");
     let login = ServerAction::<Login>::new();
     let value = login.value();
     Effect::new(move || {

@@ -33,7 +33,9 @@ fn ProfileForms(user: UserView) -> impl IntoView {
     let changed = change.value();
     Effect::new(move || {
         if matches!(changed.get(), Some(Ok(()))) {
-            let _ = window().location().set_href("/login?notice=password-changed");
+            let _ = window()
+                .location()
+                .set_href("/login?notice=password-changed");
         }
     });
     let profile_fields = ["display_name", "email"];

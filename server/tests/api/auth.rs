@@ -1,6 +1,8 @@
 //! Logging in and out, the login redirect, and throttling of failed logins.
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, Backend, TestApp, app_error, assert_invalid, on_each_database};
+use crate::helpers::{
+    ADMIN, ADMIN_PASSWORD, Backend, TestApp, app_error, assert_invalid, on_each_database,
+};
 use app::error::AppError;
 use reqwest::{StatusCode, header};
 
@@ -17,7 +19,14 @@ async fn valid_credentials_start_a_session(app: TestApp) {
     assert!(!browser.is_logged_in().await);
 
     let response = browser
-        .call("login", &[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "/projects")])
+        .call(
+            "login",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("next", "/projects"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let next: String = response.json().await.unwrap();
@@ -27,7 +36,10 @@ async fn valid_credentials_start_a_session(app: TestApp) {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Dashboard"), "dashboard rendered");
-    assert!(html.contains("href=\"/admin/users\""), "admins see the Admin link");
+    assert!(
+        html.contains("href=\"/admin/users\""),
+        "admins see the Admin link"
+    );
 }
 
 async fn wrong_password_and_unknown_user_get_the_same_answer(app: TestApp) {
@@ -55,7 +67,10 @@ async fn anonymous_page_visits_go_to_login_with_next(app: TestApp) {
     let browser = app.client();
     let response = browser.get("/admin/users?page=2").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[header::LOCATION], "/login?next=%2Fadmin%2Fusers%3Fpage%3D2");
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/login?next=%2Fadmin%2Fusers%3Fpage%3D2"
+    );
 
     let response = browser.get("/").await;
     assert_eq!(response.headers()[header::LOCATION], "/login");
@@ -66,7 +81,14 @@ async fn anonymous_page_visits_go_to_login_with_next(app: TestApp) {
 
     // Only same-site paths are honoured as `next`.
     let response = browser
-        .call("login", &[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "//evil.example/x")])
+        .call(
+            "login",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("next", "//evil.example/x"),
+            ],
+        )
         .await;
     assert_eq!(response.json::<String>().await.unwrap(), "/");
     let response = browser.get("/login?next=https%3A%2F%2Fevil.example").await;
@@ -86,7 +108,10 @@ async fn logout_ends_the_session(app: TestApp) {
 
     assert_eq!(browser.call("logout", &[]).await.status(), StatusCode::OK);
     assert!(!browser.is_logged_in().await);
-    assert!(!copy.is_logged_in().await, "the session ended on the server, not only in the browser");
+    assert!(
+        !copy.is_logged_in().await,
+        "the session ended on the server, not only in the browser"
+    );
 }
 
 #[tokio::test]
@@ -100,25 +125,37 @@ async fn failed_logins_are_throttled_per_account() {
     app.create_user("second", "second-password", false).await;
     let browser = app.client();
     for _ in 0..3 {
-        assert_eq!(browser.login(ADMIN, "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            browser.login(ADMIN, "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Locked now: even the right password is refused, with a time to wait.
     let locked = browser.login(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(locked.headers().contains_key(header::RETRY_AFTER));
     let locked = app_error(locked).await;
-    assert!(matches!(locked, AppError::TooManyRequests { .. }), "{locked:?}");
+    assert!(
+        matches!(locked, AppError::TooManyRequests { .. }),
+        "{locked:?}"
+    );
 
     // An account that does not exist is locked in the same way, with the same message.
     for _ in 0..3 {
-        assert_eq!(browser.login("ghost", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            browser.login("ghost", "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let ghost = browser.login("ghost", "wrong-password").await;
     assert_eq!(ghost.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app_error(ghost).await.to_string(), locked.to_string());
 
     // Other accounts from the same address are not affected.
-    assert_eq!(browser.login("second", "second-password").await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.login("second", "second-password").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -131,7 +168,10 @@ async fn failed_logins_are_throttled_per_address() {
         .await;
     let browser = app.client();
     for name in ["a1", "a2", "a3", "a4"] {
-        assert_eq!(browser.login(name, "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            browser.login(name, "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let response = browser.login(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -89,7 +89,9 @@ impl Backend {
             std::env::var("KILN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
             "KILN_REQUIRE_POSTGRES=1 but no PostgreSQL answers on 127.0.0.1:5432 and KILN_TEST_DATABASE_URL is unset"
         );
-        eprintln!("skipped {test} on PostgreSQL: no server on 127.0.0.1:5432 and KILN_TEST_DATABASE_URL is unset");
+        eprintln!(
+            "skipped {test} on PostgreSQL: no server on 127.0.0.1:5432 and KILN_TEST_DATABASE_URL is unset"
+        );
         false
     }
 
@@ -102,11 +104,19 @@ impl Backend {
     pub async fn spawn(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let (database_url, postgres_database) = match self {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("kiln.db").display()), None),
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("kiln.db").display()),
+                None,
+            ),
             Backend::Postgres => {
                 let name = format!("kiln_test_{}", rand::random::<u64>());
-                let admin = Database::connect(postgres_admin_url()).await.expect("connect to PostgreSQL");
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+                let admin = Database::connect(postgres_admin_url())
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
                 admin.close().await.expect("close");
                 (with_database(&postgres_admin_url(), &name), Some(name))
             }
@@ -124,13 +134,18 @@ impl Backend {
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
         };
         configure(&mut settings);
-        let application = Application::build(settings.clone()).await.expect("application starts");
+        let application = Application::build(settings.clone())
+            .await
+            .expect("application starts");
         let address = application.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();
         tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
             base: format!("http://{address}"),
-            origin: settings.public_origin.clone().unwrap_or_else(|| format!("http://{address}")),
+            origin: settings
+                .public_origin
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}")),
             shutdown,
             postgres_database,
             _dir: dir,
@@ -154,11 +169,18 @@ impl Drop for TestApp {
         if let Some(name) = self.postgres_database.take() {
             // Dropped from a thread of its own: the test's runtime may be shutting down.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
                 runtime.block_on(async {
-                    let admin = Database::connect(postgres_admin_url()).await.map_err(std::io::Error::other)?;
+                    let admin = Database::connect(postgres_admin_url())
+                        .await
+                        .map_err(std::io::Error::other)?;
                     let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    admin.execute_unprepared(&drop).await.map_err(std::io::Error::other)?;
+                    admin
+                        .execute_unprepared(&drop)
+                        .await
+                        .map_err(std::io::Error::other)?;
                     Ok::<_, std::io::Error>(())
                 })
             })
@@ -230,7 +252,11 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
     }
 
     /// Calls a server function the way a browser's form post does, from Kiln's own origin.
@@ -239,8 +265,16 @@ impl Client {
     }
 
     /// Calls a server function claiming `origin` (or none).
-    pub async fn post(&self, endpoint: &str, origin: Option<&str>, form: &[(&str, &str)]) -> Response {
-        let mut request = self.http.post(format!("{}/api/{endpoint}", self.base)).form(form);
+    pub async fn post(
+        &self,
+        endpoint: &str,
+        origin: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form);
         if let Some(origin) = origin {
             request = request.header(header::ORIGIN, origin);
         }
@@ -260,21 +294,31 @@ impl Client {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.call("login", &[("username", username), ("password", password), ("next", "/")]).await
+        self.call(
+            "login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("next", "/"),
+            ],
+        )
+        .await
     }
 
     /// The session id in this browser's cookie jar.
     pub fn session_id(&self) -> Option<String> {
         let cookies = self.jar.cookies(&self.url())?;
         let cookies = cookies.to_str().ok()?.to_owned();
-        cookies
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_owned))
+        cookies.split("; ").find_map(|pair| {
+            pair.strip_prefix(&format!("{SESSION_COOKIE}="))
+                .map(str::to_owned)
+        })
     }
 
     /// Puts a session cookie into this browser's jar, as a copied (or planted) cookie would.
     pub fn set_session_id(&self, id: &str) {
-        self.jar.add_cookie_str(&format!("{SESSION_COOKIE}={id}; Path=/"), &self.url());
+        self.jar
+            .add_cookie_str(&format!("{SESSION_COOKIE}={id}; Path=/"), &self.url());
     }
 
     /// Whether this browser's session is logged in: a page visit is not sent to the login page.
@@ -296,7 +340,11 @@ pub async fn app_error(response: Response) -> AppError {
 
 /// Asserts a 422 naming `field`.
 pub async fn assert_invalid(response: Response, field: &str) {
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "status for invalid {field}");
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "status for invalid {field}"
+    );
     match app_error(response).await {
         AppError::Invalid { field: named, .. } => assert_eq!(named, field),
         other => panic!("expected Invalid for {field}, got {other:?}"),
@@ -305,7 +353,13 @@ pub async fn assert_invalid(response: Response, field: &str) {
 
 #[test]
 fn database_names_are_replaced_in_urls() {
-    assert_eq!(with_database("postgres://u@h:5432/postgres", "t"), "postgres://u@h:5432/t");
-    assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "t"), "postgres://u@h/t?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "t"),
+        "postgres://u@h:5432/t"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/postgres?sslmode=disable", "t"),
+        "postgres://u@h/t?sslmode=disable"
+    );
     assert_eq!(with_database("postgres://u@h", "t"), "postgres://u@h/t");
 }

@@ -12,26 +12,53 @@ on_each_database!(
 
 async fn cross_origin_posts_are_refused(app: TestApp) {
     let browser = app.client();
-    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "/")];
+    let form = [
+        ("username", ADMIN),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/"),
+    ];
 
-    let foreign = browser.post("login", Some("http://evil.example"), &form).await;
+    let foreign = browser
+        .post("login", Some("http://evil.example"), &form)
+        .await;
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     let nothing = browser.post("login", None, &form).await;
-    assert_eq!(nothing.status(), StatusCode::FORBIDDEN, "a POST claiming no origin at all");
+    assert_eq!(
+        nothing.status(),
+        StatusCode::FORBIDDEN,
+        "a POST claiming no origin at all"
+    );
     assert!(browser.session_id().is_none(), "no session was started");
 
     // A logged-in browser tricked into posting from another site changes nothing.
     let admin = app.admin().await;
-    let form = [("username", "mallory"), ("display_name", "M"), ("email", ""), ("password", "mallory-password")];
-    let response = admin.post("create_user", Some("https://evil.example"), &form).await;
+    let form = [
+        ("username", "mallory"),
+        ("display_name", "M"),
+        ("email", ""),
+        ("password", "mallory-password"),
+    ];
+    let response = admin
+        .post("create_user", Some("https://evil.example"), &form)
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.client().login("mallory", "mallory-password").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.client()
+            .login("mallory", "mallory-password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Without Origin, a same-site Referer is accepted.
     let response = reqwest::Client::new()
         .post(format!("{}/api/login", app.base))
         .header(header::REFERER, format!("{}/login", app.origin))
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "/")])
+        .form(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -42,7 +69,10 @@ async fn pages_carry_security_headers(app: TestApp) {
     let response = app.client().get("/login").await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
-    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    let csp = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("default-src 'self'"), "{csp}");
     let nonce = csp
@@ -56,18 +86,35 @@ async fn pages_carry_security_headers(app: TestApp) {
 
     // Every inline script on the page carries the nonce; a new page gets a new one.
     let html = response.text().await.unwrap();
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "scripts carry the nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "scripts carry the nonce"
+    );
     for script in html.split("<script").skip(1) {
         let tag = script.split('>').next().unwrap_or_default();
-        assert!(tag.contains(&format!("nonce=\"{nonce}\"")), "script without nonce: <script{tag}>");
+        assert!(
+            tag.contains(&format!("nonce=\"{nonce}\"")),
+            "script without nonce: <script{tag}>"
+        );
     }
     let again = app.client().get("/login").await;
-    assert!(!again.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains(&nonce));
+    assert!(
+        !again.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains(&nonce)
+    );
 
     // Responses that are not pages get the strict policy.
     let health = app.client().get("/healthz").await;
-    let strict = health.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
-    assert!(!strict.contains("nonce-") && strict.contains("frame-ancestors 'none'"), "{strict}");
+    let strict = health.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !strict.contains("nonce-") && strict.contains("frame-ancestors 'none'"),
+        "{strict}"
+    );
 }
 
 async fn unknown_pages_are_404(app: TestApp) {

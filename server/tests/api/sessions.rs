@@ -30,7 +30,10 @@ async fn the_session_cookie_is_http_only_and_same_site_lax() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http public URL: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http public URL: {cookie}"
+    );
 }
 
 #[tokio::test]
@@ -48,12 +51,18 @@ async fn session_id_changes_at_login(app: TestApp) {
     // A planted id (session fixation) is not adopted.
     let browser = app.client();
     browser.set_session_id("planted-by-someone-else");
-    assert_eq!(browser.login(ADMIN, ADMIN_PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.login(ADMIN, ADMIN_PASSWORD).await.status(),
+        StatusCode::OK
+    );
     let first = browser.session_id().expect("session cookie");
     assert_ne!(first, "planted-by-someone-else");
 
     // Logging in again over a live session gives it a new id; the old one is dead.
-    assert_eq!(browser.login(ADMIN, ADMIN_PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.login(ADMIN, ADMIN_PASSWORD).await.status(),
+        StatusCode::OK
+    );
     let second = browser.session_id().expect("session cookie");
     assert_ne!(first, second);
     assert!(browser.is_logged_in().await);
@@ -64,36 +73,64 @@ async fn session_id_changes_at_login(app: TestApp) {
 }
 
 async fn disabling_a_user_ends_their_sessions(app: TestApp) {
-    let id = app.create_user("bob", "bob-password", false).await.to_string();
+    let id = app
+        .create_user("bob", "bob-password", false)
+        .await
+        .to_string();
     let bob = app.logged_in("bob", "bob-password").await;
     let bob_elsewhere = app.logged_in("bob", "bob-password").await;
     assert!(bob.is_logged_in().await);
 
     let admin = app.admin().await;
-    let response = admin.call("change_user", &[("id", &id), ("change", "Disable")]).await;
+    let response = admin
+        .call("change_user", &[("id", &id), ("change", "Disable")])
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!bob.is_logged_in().await);
     assert!(!bob_elsewhere.is_logged_in().await);
-    assert_eq!(app.client().login("bob", "bob-password").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.client().login("bob", "bob-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
-    let response = admin.call("change_user", &[("id", &id), ("change", "Enable")]).await;
+    let response = admin
+        .call("change_user", &[("id", &id), ("change", "Enable")])
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(app.client().login("bob", "bob-password").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.client().login("bob", "bob-password").await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn a_password_reset_ends_their_sessions(app: TestApp) {
-    let id = app.create_user("carol", "carol-password", false).await.to_string();
+    let id = app
+        .create_user("carol", "carol-password", false)
+        .await
+        .to_string();
     let carol = app.logged_in("carol", "carol-password").await;
 
     let admin = app.admin().await;
     let response = admin
-        .call("reset_user_password", &[("id", &id), ("new_password", "reset-password")])
+        .call(
+            "reset_user_password",
+            &[("id", &id), ("new_password", "reset-password")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!carol.is_logged_in().await);
-    assert_eq!(app.client().login("carol", "carol-password").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.client().login("carol", "reset-password").await.status(), StatusCode::OK);
-    assert!(admin.is_logged_in().await, "the admin's own session is untouched");
+    assert_eq!(
+        app.client().login("carol", "carol-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.client().login("carol", "reset-password").await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        admin.is_logged_in().await,
+        "the admin's own session is untouched"
+    );
 }
 
 async fn changing_your_own_password_ends_your_sessions(app: TestApp) {
@@ -104,7 +141,11 @@ async fn changing_your_own_password_ends_your_sessions(app: TestApp) {
     let wrong = here
         .call(
             "change_password",
-            &[("current_password", "not-it"), ("new_password", "new-dave-password"), ("confirm_password", "new-dave-password")],
+            &[
+                ("current_password", "not-it"),
+                ("new_password", "new-dave-password"),
+                ("confirm_password", "new-dave-password"),
+            ],
         )
         .await;
     crate::helpers::assert_invalid(wrong, "current_password").await;
@@ -122,5 +163,11 @@ async fn changing_your_own_password_ends_your_sessions(app: TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!elsewhere.is_logged_in().await);
     assert!(!here.is_logged_in().await);
-    assert_eq!(app.client().login("dave", "new-dave-password").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.client()
+            .login("dave", "new-dave-password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
