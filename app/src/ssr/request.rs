@@ -77,6 +77,34 @@ impl RequestContext {
     }
 }
 
+/// Runs a server function's body with the request's context, and gives the response the
+/// status of its result.
+pub async fn serve<T, Fut>(body: impl FnOnce(RequestContext) -> Fut) -> Result<T, AppError>
+where
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match RequestContext::current() {
+        Ok(ctx) => body(ctx).await,
+        Err(error) => Err(error),
+    };
+    respond(result)
+}
+
+/// Like [`serve`], for a body that needs `action`: only a user the policy allows it gets there.
+pub async fn authorized<T, Fut>(
+    action: Action,
+    body: impl FnOnce(RequestContext, CurrentUser) -> Fut,
+) -> Result<T, AppError>
+where
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    serve(move |ctx| async move {
+        let user = ctx.authorize(action).await?.clone();
+        body(ctx, user).await
+    })
+    .await
+}
+
 /// Sets the HTTP status of the response from `result` and passes it on: every server
 /// function ends with this, so errors reach the client as 4xx/5xx with their message.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
