@@ -6,9 +6,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 CARGO_LEPTOS_VERSION := 0.3.5
+# Debian's binaryen (108) breaks wasm-bindgen's reference-typed table; 116 does not.
+WASM_OPT_VERSION := 0.116.1
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock to the patch.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Tools installed by `cargo install` come before any older copy elsewhere on the PATH.
+export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
 KILN := target/release/kiln
 SITE_ROOT := target/site
@@ -28,7 +33,8 @@ tools:
 		cargo install cargo-leptos --locked --version $(CARGO_LEPTOS_VERSION); fi
 	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
 		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); fi
-	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q binaryen; }
+	@if ! wasm-opt --version 2>/dev/null | grep -q 'version 116'; then \
+		cargo install wasm-opt --locked --version $(WASM_OPT_VERSION); fi
 
 browser-tools:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }

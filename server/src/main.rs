@@ -21,7 +21,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = args.resolve(std::env::var("KILN_ADMIN_PASSWORD").ok())?;
-            telemetry::init(settings.log_format);
+            telemetry::init(settings.log_format, "info");
             let application = Application::build(settings).await?;
             let address = application.local_addr()?;
             tracing::info!(%address, "Kiln is listening");
@@ -31,14 +31,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             application.run_until_stopped(shutdown).await
         }
         Command::Migrate(store) => {
-            telemetry::init(LogFormat::Text);
+            telemetry::init(LogFormat::Text, "warn");
             let db = database::connect(&store.resolve()?).await?;
             database::migrate(&db).await?;
             println!("Database is up to date.");
             Ok(())
         }
         Command::User(command) => {
-            telemetry::init(LogFormat::Text);
+            telemetry::init(LogFormat::Text, "warn");
             accounts_cli::run(command).await
         }
     }

@@ -3,8 +3,11 @@
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Starts logging; `default_level` applies when `RUST_LOG` is unset (the server logs at
+/// `info`, one-shot commands only warnings, so their own output stays readable).
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
