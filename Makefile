@@ -40,8 +40,16 @@ browser-tools:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 	@cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 
-build:
+# cargo-leptos regenerates the browser bundle on every call; make skips it when no source
+# changed since the last build, so a second `make run` starts at once.
+SOURCES := Cargo.toml Cargo.lock $(shell find app frontend server migration style public -type f -not -path '*/target/*')
+BUILT := target/site/.built
+
+build: $(BUILT)
+
+$(BUILT): $(SOURCES)
 	cargo leptos build --release
+	@touch $@
 
 check-format:
 	cargo fmt --all -- --check
