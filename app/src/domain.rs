@@ -218,6 +218,78 @@ pub fn safe_next(next: &str) -> String {
     }
 }
 
+/// Longest text accepted in one audit filter field.
+pub const AUDIT_FILTER_MAX: usize = 128;
+
+/// An audit filter that has been checked: dates parsed, texts bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    /// Records at or after this instant.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Records before this instant (the day after the `to` date).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AuditQuery {
+    pub fn parse(filter: &crate::types::AuditFilter) -> Result<Self, AppError> {
+        fn text(field: &str, raw: &str) -> Result<Option<String>, AppError> {
+            let value = raw.trim();
+            if value.chars().count() > AUDIT_FILTER_MAX {
+                return Err(AppError::invalid(
+                    field,
+                    format!("At most {AUDIT_FILTER_MAX} characters."),
+                ));
+            }
+            if has_control(value) {
+                return Err(AppError::invalid(
+                    field,
+                    "Must not contain control characters.",
+                ));
+            }
+            Ok((!value.is_empty()).then(|| value.to_owned()))
+        }
+        fn day(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
+            let value = raw.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| AppError::invalid(field, "Use a date like 2026-01-31."))
+        }
+        let start_of = |date: chrono::NaiveDate| date.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let from = day("from", &filter.from)?;
+        let to = day("to", &filter.to)?;
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            return Err(AppError::invalid(
+                "to",
+                "The last day is before the first day.",
+            ));
+        }
+        let (object_type, object_id) = match text("object", &filter.object)? {
+            Some(object) => match object.split_once(':') {
+                Some((kind, id)) => (Some(kind.to_owned()), Some(id.to_owned())),
+                None => (Some(object), None),
+            },
+            None => (None, None),
+        };
+        Ok(Self {
+            actor: text("actor", &filter.actor)?.map(|a| a.to_lowercase()),
+            action: text("action", &filter.action)?,
+            object_type,
+            object_id,
+            from: from.and_then(start_of),
+            until: to.and_then(|d| d.succ_opt()).and_then(start_of),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +387,43 @@ mod tests {
     fn search_is_bounded() {
         assert_eq!(parse_search("  ali "), Ok("ali".into()));
         assert_eq!(field_of(parse_search(&"q".repeat(129))), "q");
+    }
+
+    #[test]
+    fn audit_filters_are_checked() {
+        use crate::types::AuditFilter;
+        let filter = |from: &str, to: &str, object: &str| AuditFilter {
+            from: from.into(),
+            to: to.into(),
+            object: object.into(),
+            ..Default::default()
+        };
+        let query = AuditQuery::parse(&filter("2026-01-01", "2026-01-31", "user:7")).unwrap();
+        assert_eq!(query.object_type.as_deref(), Some("user"));
+        assert_eq!(query.object_id.as_deref(), Some("7"));
+        assert_eq!(
+            query.from.unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            query.until.unwrap().to_rfc3339(),
+            "2026-02-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            AuditQuery::parse(&AuditFilter::default()).unwrap(),
+            AuditQuery::default()
+        );
+        assert_eq!(
+            field_of(AuditQuery::parse(&filter("yesterday", "", ""))),
+            "from"
+        );
+        assert_eq!(
+            field_of(AuditQuery::parse(&filter("2026-02-01", "2026-01-01", ""))),
+            "to"
+        );
+        assert_eq!(
+            field_of(AuditQuery::parse(&filter("", "", &"o".repeat(129)))),
+            "object"
+        );
     }
 }

@@ -90,6 +90,38 @@ impl UserChange {
     }
 }
 
+/// One audit record, as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The username at the time, `system` or `anonymous`.
+    pub actor: String,
+    pub client_addr: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub summary: String,
+    /// A JSON object, as text.
+    pub details: String,
+}
+
+/// Which audit records to show, as typed into the filter form; empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditFilter {
+    /// Actor name, exactly (case-insensitive).
+    pub actor: String,
+    /// Action, or its prefix up to a dot: `login` matches `login.success` and `login.failure`.
+    pub action: String,
+    /// Object type, or `type:id`.
+    pub object: String,
+    /// First day, `YYYY-MM-DD` (UTC), inclusive.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD` (UTC), inclusive.
+    pub to: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts_cli;
+pub mod audit_export;
 pub mod config;
 pub mod database;
 pub mod health;

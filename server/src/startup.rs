@@ -1,7 +1,7 @@
 //! Building and running the HTTP application: state, routes, layers, listener, shutdown.
 
 use crate::config::Settings;
-use crate::{database, health, web};
+use crate::{audit_export, database, health, web};
 use anyhow::Context;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
@@ -136,6 +136,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
     };
     let options = state.leptos_options.clone();
     let pages = Router::new()
+        .route("/admin/audit/export", get(audit_export::export))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

@@ -2,6 +2,7 @@
 //!
 //! Each one authenticates, asks the policy, calls a service and maps the error; nothing else.
 
+pub mod audit;
 pub mod auth;
 pub mod profile;
 pub mod users;

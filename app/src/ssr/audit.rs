@@ -1,11 +1,17 @@
 //! The audit writer: one append-only row per recorded event, written on the caller's
 //! connection so that it commits (or rolls back) with the change it records.
 
-use super::entities::audit_log;
+use super::entities::audit_log::{self, Column, Entity as AuditLog};
+use super::{db_error, like_escaped};
+use crate::domain::AuditQuery;
 use crate::error::AppError;
-use crate::types::{CurrentUser, UserId};
+use crate::types::{AuditEntry, CurrentUser, Page, UserId};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use serde_json::Value;
 
 /// Who did something, and from where.
@@ -100,6 +106,101 @@ pub async fn record(
     }
     .insert(conn)
     .await
-    .map_err(super::db_error)?;
+    .map_err(db_error)?;
     Ok(())
+}
+
+impl From<audit_log::Model> for AuditEntry {
+    fn from(row: audit_log::Model) -> Self {
+        Self {
+            id: row.id,
+            at: row.at,
+            actor: row.actor,
+            client_addr: row.client_addr,
+            action: row.action,
+            object_type: row.object_type,
+            object_id: row.object_id,
+            summary: row.summary,
+            details: row.details,
+        }
+    }
+}
+
+fn matching(query: &AuditQuery) -> Select<AuditLog> {
+    let mut select = AuditLog::find();
+    if let Some(actor) = &query.actor {
+        select =
+            select.filter(Expr::expr(Func::lower(Expr::col(Column::Actor))).eq(actor.as_str()));
+    }
+    if let Some(action) = &query.action {
+        select = select.filter(
+            Column::Action
+                .eq(action.as_str())
+                .or(Expr::col(Column::Action).like(like_escaped("", action, ".%"))),
+        );
+    }
+    if let Some(object_type) = &query.object_type {
+        select = select.filter(Column::ObjectType.eq(object_type.as_str()));
+    }
+    if let Some(object_id) = &query.object_id {
+        select = select.filter(Column::ObjectId.eq(object_id.as_str()));
+    }
+    if let Some(from) = query.from {
+        select = select.filter(Column::At.gte(from));
+    }
+    if let Some(until) = query.until {
+        select = select.filter(Column::At.lt(until));
+    }
+    select
+}
+
+/// One page of matching records, newest first. `page` is 1-based and clamped to the last page.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    query: &AuditQuery,
+    page: u64,
+    per_page: u64,
+) -> Result<Page<AuditEntry>, AppError> {
+    let select = matching(query).order_by_desc(Column::Id);
+    let total = select.clone().count(conn).await.map_err(db_error)?;
+    let page = page.clamp(1, Ord::max(total.div_ceil(per_page), 1));
+    let items = select
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(AuditEntry::from)
+        .collect();
+    Ok(Page {
+        items,
+        page,
+        per_page,
+        total,
+    })
+}
+
+/// All matching records, oldest first; refused when there are more than `max`.
+pub async fn export(
+    conn: &impl ConnectionTrait,
+    query: &AuditQuery,
+    max: u64,
+) -> Result<Vec<AuditEntry>, AppError> {
+    let select = matching(query);
+    let total = select.clone().count(conn).await.map_err(db_error)?;
+    if total > max {
+        return Err(AppError::invalid(
+            "from",
+            format!(
+                "{total} records match; an export holds at most {max}. Narrow the dates or filters."
+            ),
+        ));
+    }
+    let rows = select
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(AuditEntry::from).collect())
 }

@@ -20,3 +20,17 @@ pub fn db_error(error: sea_orm::DbErr) -> crate::error::AppError {
     tracing::error!(%error, "database error");
     crate::error::AppError::Internal
 }
+
+/// A LIKE pattern: `before`, then `literal` with its wildcards escaped, then `after`.
+pub fn like_escaped(before: &str, literal: &str, after: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut pattern = String::with_capacity(before.len() + literal.len() + after.len() + 4);
+    pattern.push_str(before);
+    for c in literal.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str(after);
+    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
+}

@@ -12,6 +12,8 @@ pub enum Action {
     EditOwnProfile,
     /// List, create, disable, enable, reset and promote users.
     ManageUsers,
+    /// Read and export the audit log.
+    ViewAudit,
 }
 
 impl Action {
@@ -20,6 +22,7 @@ impl Action {
             Self::UseKiln => "use_kiln",
             Self::EditOwnProfile => "edit_own_profile",
             Self::ManageUsers => "manage_users",
+            Self::ViewAudit => "view_audit",
         }
     }
 }
@@ -31,7 +34,7 @@ pub fn can(user: Option<&CurrentUser>, action: Action) -> bool {
     match (user, action) {
         (None, _) => false,
         (Some(_), Action::UseKiln | Action::EditOwnProfile) => true,
-        (Some(user), Action::ManageUsers) => user.is_admin,
+        (Some(user), Action::ManageUsers | Action::ViewAudit) => user.is_admin,
     }
 }
 
@@ -54,12 +57,19 @@ mod tests {
     fn matrix() {
         let admin = user(true);
         let member = user(false);
-        for action in [Action::UseKiln, Action::EditOwnProfile, Action::ManageUsers] {
+        let all = [
+            Action::UseKiln,
+            Action::EditOwnProfile,
+            Action::ManageUsers,
+            Action::ViewAudit,
+        ];
+        for action in all {
             assert!(!can(None, action), "anonymous may not {action:?}");
             assert!(can(Some(&admin), action), "admin may {action:?}");
         }
         assert!(can(Some(&member), Action::UseKiln));
         assert!(can(Some(&member), Action::EditOwnProfile));
         assert!(!can(Some(&member), Action::ManageUsers));
+        assert!(!can(Some(&member), Action::ViewAudit));
     }
 }

@@ -1,12 +1,12 @@
 //! User repository: queries over the `users` table, on the pool or inside a transaction.
 
-use super::db_error;
 use super::entities::users::{self, Column, Entity as Users};
+use super::{db_error, like_escaped};
 use crate::domain::{DisplayName, Email, Username};
 use crate::error::AppError;
 use crate::types::{CurrentUser, Page, UserId, UserView};
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -117,20 +117,6 @@ pub async fn touch_login(conn: &impl ConnectionTrait, id: UserId) -> Result<(), 
     Ok(())
 }
 
-/// Escapes LIKE wildcards so a search for `a_b` matches only that text.
-fn like_contains(search: &str) -> LikeExpr {
-    let mut pattern = String::with_capacity(search.len() + 2);
-    pattern.push('%');
-    for c in search.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    LikeExpr::new(pattern).escape('\\')
-}
-
 /// One page of users whose username, display name or email contains `search`
 /// (case-insensitive), ordered by username. `page` is 1-based and clamped to the last page.
 pub async fn list(
@@ -142,11 +128,12 @@ pub async fn list(
     let mut query = Users::find().order_by_asc(Column::Username);
     if !search.is_empty() {
         let lower = |column: Column| Expr::expr(Func::lower(Expr::col(column)));
+        let contains = || like_escaped("%", &search.to_lowercase(), "%");
         query = query.filter(
             lower(Column::Username)
-                .like(like_contains(search))
-                .or(lower(Column::DisplayName).like(like_contains(search)))
-                .or(lower(Column::Email).like(like_contains(search))),
+                .like(contains())
+                .or(lower(Column::DisplayName).like(contains()))
+                .or(lower(Column::Email).like(contains())),
         );
     }
     let total = query.clone().count(conn).await.map_err(db_error)?;

@@ -2,6 +2,7 @@
 //! reset password, grant/revoke admin.
 
 use super::forms::{Field, FormError, field_message, form_message};
+use super::layout::AdminTabs;
 use super::status::ErrorPage;
 use crate::api::users::{ChangeUser, CreateUser, ResetUserPassword, list_users};
 use crate::domain::{DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX};
@@ -48,7 +49,8 @@ pub fn UsersPage() -> impl IntoView {
     );
     view! {
         <Title text="Users" />
-        <h1>"Users"</h1>
+        <h1>"Administration"</h1>
+        <AdminTabs />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
@@ -135,7 +137,7 @@ fn UserTable(
     let me = use_context::<CurrentUser>().map(|u| u.id);
     view! {
         <div class="table-wrap">
-            <table class="users">
+            <table class="cards users">
                 <thead>
                     <tr>
                         <th scope="col">"Username"</th>

@@ -60,3 +60,14 @@ fn Frame(user: CurrentUser) -> impl IntoView {
         </main>
     }
 }
+
+/// Tabs between the administration pages.
+#[component]
+pub fn AdminTabs() -> impl IntoView {
+    view! {
+        <nav class="tabs" aria-label="Administration">
+            <A href="/admin/users">"Users"</A>
+            <A href="/admin/audit">"Audit log"</A>
+        </nav>
+    }
+}

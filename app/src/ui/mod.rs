@@ -1,5 +1,6 @@
 //! Pages and components, and the HTML shell the server renders them into.
 
+mod admin_audit;
 mod admin_users;
 mod forms;
 mod layout;
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("workers") view=placeholders::Workers ssr=SsrMode::Async />
                     <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/audit") view=admin_audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("*any") view=status::NotFound ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>

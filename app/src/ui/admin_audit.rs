@@ -1,0 +1,197 @@
+//! The audit log for administrators: filters, pagination, and CSV or JSON export.
+
+use super::layout::AdminTabs;
+use super::status::ErrorPage;
+use crate::api::audit::{AUDIT_EXPORT_MAX, list_audit};
+use crate::domain::AUDIT_FILTER_MAX;
+use crate::types::{AuditEntry, AuditFilter, Page};
+use crate::url::encode_component;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+/// The query string for `filter`, without empty fields.
+fn filter_query(filter: &AuditFilter) -> String {
+    [
+        ("actor", &filter.actor),
+        ("action", &filter.action),
+        ("object", &filter.object),
+        ("from", &filter.from),
+        ("to", &filter.to),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(name, value)| format!("{name}={}", encode_component(value)))
+    .collect::<Vec<_>>()
+    .join("&")
+}
+
+fn with_query(path: &str, first: String, filter: &AuditFilter) -> String {
+    let rest = filter_query(filter);
+    if rest.is_empty() {
+        format!("{path}?{first}")
+    } else {
+        format!("{path}?{first}&{rest}")
+    }
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let filter = move || {
+        let query = query.read();
+        let get = |name: &str| query.get(name).unwrap_or_default();
+        AuditFilter {
+            actor: get("actor"),
+            action: get("action"),
+            object: get("object"),
+            from: get("from"),
+            to: get("to"),
+        }
+    };
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(1)
+    };
+    let entries = Resource::new(
+        move || (filter(), page()),
+        |(filter, page)| list_audit(filter, page),
+    );
+    view! {
+        <Title text="Audit log" />
+        <h1>"Administration"</h1>
+        <AdminTabs />
+        <FilterForm filter=filter() />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match entries.await {
+                    Ok(list) => view! { <AuditTable list filter=filter() /> }.into_any(),
+                    Err(error @ crate::error::AppError::Invalid { .. }) => {
+                        view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()
+                    }
+                    Err(error) => view! { <ErrorPage error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn FilterForm(filter: AuditFilter) -> impl IntoView {
+    view! {
+        <Form method="GET" action="/admin/audit" attr:class="card filters" attr:role="search">
+            <div class="field">
+                <label for="audit-actor">"Actor"</label>
+                <input id="audit-actor" name="actor" value=filter.actor placeholder="username, system or anonymous" maxlength=AUDIT_FILTER_MAX />
+            </div>
+            <div class="field">
+                <label for="audit-action">"Action"</label>
+                <input id="audit-action" name="action" value=filter.action placeholder="e.g. login or user.create" maxlength=AUDIT_FILTER_MAX />
+            </div>
+            <div class="field">
+                <label for="audit-object">"Object"</label>
+                <input id="audit-object" name="object" value=filter.object placeholder="type or type:id, e.g. user:3" maxlength=AUDIT_FILTER_MAX />
+            </div>
+            <div class="field">
+                <label for="audit-from">"From"</label>
+                <input id="audit-from" name="from" type="date" value=filter.from />
+            </div>
+            <div class="field">
+                <label for="audit-to">"To"</label>
+                <input id="audit-to" name="to" type="date" value=filter.to />
+            </div>
+            <div class="filter-actions">
+                <button type="submit" class="primary">"Filter"</button>
+                <a href="/admin/audit">"Clear"</a>
+            </div>
+        </Form>
+    }
+}
+
+#[component]
+fn AuditTable(list: Page<AuditEntry>, filter: AuditFilter) -> impl IntoView {
+    let export =
+        |format: &str| with_query("/admin/audit/export", format!("format={format}"), &filter);
+    let exports = view! {
+        <p class="exports">
+            "Export these records: "
+            <a href=export("csv") download="">"CSV"</a>
+            " · "
+            <a href=export("json") download="">"JSON"</a>
+            <span class="hint">{format!(" (at most {AUDIT_EXPORT_MAX} records per export)")}</span>
+        </p>
+    };
+    if list.items.is_empty() {
+        return view! {
+            <section class="empty-state"><p>"No audit records match these filters."</p></section>
+        }
+        .into_any();
+    }
+    let summary = format!(
+        "Showing {}–{} of {}, newest first",
+        list.first_index(),
+        list.last_index(),
+        list.total
+    );
+    let (page, pages) = (list.page, list.page_count());
+    let page_href = |page: u64| with_query("/admin/audit", format!("page={page}"), &filter);
+    view! {
+        {exports}
+        <div class="table-wrap">
+            <table class="cards audit">
+                <thead>
+                    <tr>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Actor"</th>
+                        <th scope="col">"Address"</th>
+                        <th scope="col">"Action"</th>
+                        <th scope="col">"Object"</th>
+                        <th scope="col">"Summary"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list.items.into_iter().map(|entry| view! { <AuditRow entry /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <nav class="pagination" aria-label="Pages">
+            <span>{summary}</span>
+            {(page > 1).then(|| view! { <a href=page_href(page - 1) rel="prev">"Previous"</a> })}
+            <span>{format!("Page {page} of {pages}")}</span>
+            {(page < pages).then(|| view! { <a href=page_href(page + 1) rel="next">"Next"</a> })}
+        </nav>
+    }
+    .into_any()
+}
+
+#[component]
+fn AuditRow(entry: AuditEntry) -> impl IntoView {
+    let object = match &entry.object_id {
+        Some(id) => format!("{}:{id}", entry.object_type),
+        None => entry.object_type.clone(),
+    };
+    let has_details = entry.details != "{}";
+    let action = entry.action.clone();
+    view! {
+        <tr data-action=action>
+            <td data-label="Time">{entry.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+            <td data-label="Actor">{entry.actor}</td>
+            <td data-label="Address">{entry.client_addr.unwrap_or_default()}</td>
+            <td data-label="Action"><code>{entry.action}</code></td>
+            <td data-label="Object">{object}</td>
+            <td data-label="Summary">
+                {entry.summary}
+                {has_details.then(|| view! {
+                    <details class="audit-details">
+                        <summary>"Details"</summary>
+                        <pre>{entry.details}</pre>
+                    </details>
+                })}
+            </td>
+        </tr>
+    }
+}

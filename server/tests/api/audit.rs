@@ -1,0 +1,197 @@
+//! The audit log: what is recorded, filtering, export, and who may read it.
+
+use crate::helpers::{ADMIN, TestApp, assert_invalid, on_each_database};
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+
+on_each_database!(
+    logins_changes_and_denials_are_recorded_and_filtered,
+    only_administrators_read_the_audit_log,
+    exports_hold_the_filtered_records,
+);
+
+async fn audit(client: &crate::helpers::Client, filter: &[(&str, &str)]) -> Value {
+    let mut form: Vec<(String, String)> = filter
+        .iter()
+        .map(|(k, v)| (format!("filter[{k}]"), (*v).to_owned()))
+        .collect();
+    form.push(("page".into(), "1".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let response = client.call("list_audit", &form).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn actions(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn logins_changes_and_denials_are_recorded_and_filtered(app: TestApp) {
+    assert_eq!(
+        app.client().login(ADMIN, "wrong-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let erin_id = app
+        .create_user("erin", "erin-password", false)
+        .await
+        .to_string();
+    let erin = app.logged_in("erin", "erin-password").await;
+    assert_eq!(
+        erin.call("list_users", &[("search", ""), ("page", "1")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = app.admin().await;
+    let logins = audit(&admin, &[("action", "login")]).await;
+    let found = actions(&logins);
+    assert!(found.iter().all(|a| a.starts_with("login.")), "{found:?}");
+    assert!(
+        found.contains(&"login.failure".to_owned()) && found.contains(&"login.success".to_owned()),
+        "{found:?}"
+    );
+
+    let by_erin = audit(&admin, &[("actor", "ERIN")]).await;
+    let found = actions(&by_erin);
+    assert!(found.contains(&"access.denied".to_owned()), "{found:?}");
+    assert!(
+        by_erin["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "erin")
+    );
+
+    let about_erin = audit(&admin, &[("object", &format!("user:{erin_id}"))]).await;
+    assert!(actions(&about_erin).contains(&"user.create".to_owned()));
+
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap().to_string();
+    let none = audit(&admin, &[("from", &tomorrow)]).await;
+    assert_eq!(none["total"], 0);
+    let all_today = audit(
+        &admin,
+        &[("from", &today.to_string()), ("to", &today.to_string())],
+    )
+    .await;
+    assert!(all_today["total"].as_u64().unwrap() >= 5);
+
+    let response = admin
+        .call(
+            "list_audit",
+            &[("filter[from]", "last week"), ("page", "1")],
+        )
+        .await;
+    assert_invalid(response, "from").await;
+
+    // The page lists the same records.
+    let html = admin
+        .get("/admin/audit?action=access")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("access.denied"),
+        "the audit page lists denials"
+    );
+    assert!(!html.contains("login.success"));
+}
+
+async fn only_administrators_read_the_audit_log(app: TestApp) {
+    app.create_user("frank", "frank-password", false).await;
+    let frank = app.logged_in("frank", "frank-password").await;
+    assert_eq!(
+        frank.call("list_audit", &[("page", "1")]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        frank.get("/admin/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        frank.get("/admin/audit/export?format=csv").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        frank.get("/admin/audit/export?format=json").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let anonymous = app.client().get("/admin/audit/export?format=csv").await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.client()
+            .call("list_audit", &[("page", "1")])
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let admin = app.admin().await;
+    let denials = audit(&admin, &[("action", "access.denied"), ("actor", "frank")]).await;
+    assert!(
+        denials["total"].as_u64().unwrap() >= 4,
+        "each refusal is recorded: {denials}"
+    );
+}
+
+async fn exports_hold_the_filtered_records(app: TestApp) {
+    for _ in 0..3 {
+        app.client().login(ADMIN, "wrong,\"password\"").await;
+    }
+    let admin = app.admin().await;
+
+    let csv = admin
+        .get("/admin/audit/export?format=csv&action=login.failure")
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(
+        csv.headers()[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let disposition = csv.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"kiln-audit-")
+            && disposition.ends_with(".csv\"")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "id,at,actor,client_addr,action,object_type,object_id,summary,details"
+    );
+    assert_eq!(lines.len(), 4, "a header and three failures: {text}");
+    assert!(lines[1..].iter().all(|l| l.contains(",login.failure,")));
+
+    let json = admin
+        .get("/admin/audit/export?format=json&action=login")
+        .await;
+    assert_eq!(json.status(), StatusCode::OK);
+    let rows: Vec<Value> = json.json().await.unwrap();
+    assert_eq!(rows.len(), 4, "three failures and the admin's login");
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()),
+        "oldest first"
+    );
+    assert_eq!(
+        rows[0]["details"]["username"], "admin",
+        "details are JSON objects"
+    );
+
+    let bad = admin.get("/admin/audit/export?format=csv&to=someday").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().starts_with("to:"));
+    let unknown_format = admin.get("/admin/audit/export?format=xlsx").await;
+    assert_eq!(unknown_format.status(), StatusCode::BAD_REQUEST);
+}
