@@ -63,16 +63,21 @@ pub fn AuditPage() -> impl IntoView {
     );
     view! {
         <Title text="Audit log" />
-        <h1>"Administration"</h1>
-        <AdminTabs />
-        <FilterForm filter=filter() />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match entries.await {
-                    Ok(list) => view! { <AuditTable list filter=filter() /> }.into_any(),
-                    Err(error @ crate::error::AppError::Invalid { .. }) => {
-                        view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any()
+                    Ok(list) => view! {
+                        <AdminTabs />
+                        <FilterForm filter=filter() />
+                        <AuditTable list filter=filter() />
                     }
+                    .into_any(),
+                    Err(error @ crate::error::AppError::Invalid { .. }) => view! {
+                        <AdminTabs />
+                        <FilterForm filter=filter() />
+                        <p class="form-error" role="alert">{error.to_string()}</p>
+                    }
+                    .into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}

@@ -49,12 +49,11 @@ pub fn UsersPage() -> impl IntoView {
     );
     view! {
         <Title text="Users" />
-        <h1>"Administration"</h1>
-        <AdminTabs />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
                     Ok(list) => view! {
+                        <AdminTabs />
                         <CreateUserForm action=create />
                         <Form method="GET" action="/admin/users" attr:class="search" attr:role="search">
                             <label for="user-search" class="visually-hidden">"Search users"</label>

@@ -61,10 +61,11 @@ fn Frame(user: CurrentUser) -> impl IntoView {
     }
 }
 
-/// Tabs between the administration pages.
+/// The heading and tabs of the administration pages, shown only to those allowed in.
 #[component]
 pub fn AdminTabs() -> impl IntoView {
     view! {
+        <h1>"Administration"</h1>
         <nav class="tabs" aria-label="Administration">
             <A href="/admin/users">"Users"</A>
             <A href="/admin/audit">"Audit log"</A>
