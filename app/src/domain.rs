@@ -290,6 +290,48 @@ impl AuditQuery {
     }
 }
 
+/// Longest audit retention an administrator may set: a hundred years.
+pub const RETENTION_DAYS_MAX: u32 = 36_500;
+
+/// How many days audit records are kept, 1 to [`RETENTION_DAYS_MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    pub fn new(days: u32) -> Result<Self, AppError> {
+        if (1..=RETENTION_DAYS_MAX).contains(&days) {
+            Ok(Self(days))
+        } else {
+            Err(AppError::invalid(
+                "retention_days",
+                format!(
+                    "Keep records for 1 to {RETENTION_DAYS_MAX} days, or leave empty to keep them forever."
+                ),
+            ))
+        }
+    }
+
+    /// Parses the form field: empty means forever (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, AppError> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let days = value.parse::<u32>().map_err(|_| {
+            AppError::invalid(
+                "retention_days",
+                "Enter a whole number of days, or leave empty.",
+            )
+        })?;
+        Self::new(days).map(Some)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +467,21 @@ mod tests {
             field_of(AuditQuery::parse(&filter("", "", &"o".repeat(129)))),
             "object"
         );
+    }
+
+    #[test]
+    fn retention_is_empty_or_a_bounded_number_of_days() {
+        assert_eq!(RetentionDays::parse(" "), Ok(None));
+        assert_eq!(
+            RetentionDays::parse("90").unwrap().map(RetentionDays::get),
+            Some(90)
+        );
+        for bad in ["0", "-1", "1.5", "ninety", "36501"] {
+            assert_eq!(
+                field_of(RetentionDays::parse(bad)),
+                "retention_days",
+                "{bad}"
+            );
+        }
     }
 }

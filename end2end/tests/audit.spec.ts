@@ -26,4 +26,14 @@ test('an admin filters the audit log and finds a failed login', async ({ page })
   await expect(rows.filter({ hasText: `Failed login for '${stranger}'` })).toHaveCount(1);
   await expect(page.locator('table.audit tbody tr:not([data-action="login.failure"])')).toHaveCount(0);
   await expect(page.getByRole('link', { name: 'CSV' })).toHaveAttribute('href', /format=csv&action=login\.failure/);
+
+  // Retention: the browser itself refuses 0 (the server's check is in the Rust tests);
+  // a good value is saved and shown.
+  const retention = page.getByLabel('Keep records for (days)');
+  await retention.fill('0');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  expect(await retention.evaluate((input: HTMLInputElement) => input.validity.rangeUnderflow)).toBe(true);
+  await retention.fill('90');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await expect(page.getByText('Records older than 90 days are deleted, hourly.')).toBeVisible();
 });

@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::{audit_export, database, health, web};
 use anyhow::Context;
+use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
 use app::{App, shell};
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use sea_orm::DatabaseConnection;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,9 @@ use tracing::Level;
 
 /// How often expired sessions are swept from the database.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// How often audit records past the retention are removed.
+const AUDIT_SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 pub struct Application {
     listener: TcpListener,
@@ -89,7 +94,14 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let sweeper = tokio::spawn(sweep_sessions(self.state.db.clone(), shutdown.clone()));
+        let db = self.state.db.clone();
+        let sessions = tokio::spawn(every(SESSION_SWEEP_INTERVAL, shutdown.clone(), move || {
+            sweep_sessions(db.clone())
+        }));
+        let db = self.state.db.clone();
+        let audit = tokio::spawn(every(AUDIT_SWEEP_INTERVAL, shutdown.clone(), move || {
+            sweep_audit_log(db.clone())
+        }));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -98,24 +110,39 @@ impl Application {
             .await
             .context("server error")?;
         shutdown.cancel();
-        let _ = sweeper.await;
+        let _ = tokio::join!(sessions, audit);
         Ok(())
     }
 }
 
-async fn sweep_sessions(db: sea_orm::DatabaseConnection, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+/// Runs `task` every `period` until `shutdown` is cancelled; the first run is at once.
+async fn every<F, Fut>(period: Duration, shutdown: CancellationToken, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut interval = tokio::time::interval(period);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = interval.tick() => {
-                match delete_expired(&db).await {
-                    Ok(0) => {}
-                    Ok(count) => tracing::info!(count, "expired sessions removed"),
-                    Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
-                }
-            }
+            _ = interval.tick() => task().await,
         }
+    }
+}
+
+async fn sweep_sessions(db: DatabaseConnection) {
+    match delete_expired(&db).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "expired sessions removed"),
+        Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+    }
+}
+
+async fn sweep_audit_log(db: DatabaseConnection) {
+    match apply_audit_retention(&db).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "audit records past their retention removed"),
+        Err(error) => tracing::warn!(%error, "could not apply the audit retention"),
     }
 }
 

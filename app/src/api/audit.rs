@@ -24,3 +24,27 @@ pub async fn list_audit(
     })
     .await
 }
+
+/// How many days audit records are kept; `None` keeps them forever.
+#[server(prefix = "/api", endpoint = "audit_retention")]
+pub async fn audit_retention() -> Result<Option<u32>, AppError> {
+    use crate::ssr::{policy::Action, request::authorized, retention};
+    authorized(Action::ViewAudit, |ctx, _| async move {
+        let days = retention::audit_retention(&ctx.state.db).await?;
+        Ok(days.map(crate::domain::RetentionDays::get))
+    })
+    .await
+}
+
+/// Sets the retention from the form field (empty: forever); answers the new value.
+#[server(prefix = "/api", endpoint = "set_audit_retention")]
+pub async fn set_audit_retention(retention_days: String) -> Result<Option<u32>, AppError> {
+    use crate::domain::RetentionDays;
+    use crate::ssr::{policy::Action, request::authorized, retention};
+    authorized(Action::ConfigureInstance, |ctx, _| async move {
+        let days = RetentionDays::parse(&retention_days)?;
+        retention::set_audit_retention(&ctx.state.db, &ctx.actor(), days).await?;
+        Ok(days.map(RetentionDays::get))
+    })
+    .await
+}

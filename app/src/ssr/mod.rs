@@ -10,6 +10,7 @@ pub mod entities;
 pub mod password;
 pub mod policy;
 pub mod request;
+pub mod retention;
 pub mod session_store;
 pub mod state;
 pub mod throttle;

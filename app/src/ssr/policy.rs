@@ -14,6 +14,8 @@ pub enum Action {
     ManageUsers,
     /// Read and export the audit log.
     ViewAudit,
+    /// Change instance-wide settings, such as the audit retention.
+    ConfigureInstance,
 }
 
 impl Action {
@@ -23,6 +25,7 @@ impl Action {
             Self::EditOwnProfile => "edit_own_profile",
             Self::ManageUsers => "manage_users",
             Self::ViewAudit => "view_audit",
+            Self::ConfigureInstance => "configure_instance",
         }
     }
 }
@@ -34,7 +37,9 @@ pub fn can(user: Option<&CurrentUser>, action: Action) -> bool {
     match (user, action) {
         (None, _) => false,
         (Some(_), Action::UseKiln | Action::EditOwnProfile) => true,
-        (Some(user), Action::ManageUsers | Action::ViewAudit) => user.is_admin,
+        (Some(user), Action::ManageUsers | Action::ViewAudit | Action::ConfigureInstance) => {
+            user.is_admin
+        }
     }
 }
 
@@ -62,6 +67,7 @@ mod tests {
             Action::EditOwnProfile,
             Action::ManageUsers,
             Action::ViewAudit,
+            Action::ConfigureInstance,
         ];
         for action in all {
             assert!(!can(None, action), "anonymous may not {action:?}");
@@ -71,5 +77,6 @@ mod tests {
         assert!(can(Some(&member), Action::EditOwnProfile));
         assert!(!can(Some(&member), Action::ManageUsers));
         assert!(!can(Some(&member), Action::ViewAudit));
+        assert!(!can(Some(&member), Action::ConfigureInstance));
     }
 }

@@ -1,9 +1,10 @@
 //! The audit log for administrators: filters, pagination, and CSV or JSON export.
 
+use super::forms::{FormError, field_message, form_message};
 use super::layout::AdminTabs;
 use super::status::ErrorPage;
-use crate::api::audit::{AUDIT_EXPORT_MAX, list_audit};
-use crate::domain::AUDIT_FILTER_MAX;
+use crate::api::audit::{AUDIT_EXPORT_MAX, SetAuditRetention, audit_retention, list_audit};
+use crate::domain::{AUDIT_FILTER_MAX, RETENTION_DAYS_MAX};
 use crate::types::{AuditEntry, AuditFilter, Page};
 use crate::url::encode_component;
 use leptos::prelude::*;
@@ -70,6 +71,7 @@ pub fn AuditPage() -> impl IntoView {
                         <AdminTabs />
                         <FilterForm filter=filter() />
                         <AuditTable list filter=filter() />
+                        <RetentionForm />
                     }
                     .into_any(),
                     Err(error @ crate::error::AppError::Invalid { .. }) => view! {
@@ -198,5 +200,48 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
                 })}
             </td>
         </tr>
+    }
+}
+
+/// How long records are kept; saving it is itself recorded in the log.
+#[component]
+fn RetentionForm() -> impl IntoView {
+    let save = ServerAction::<SetAuditRetention>::new();
+    let value = save.value();
+    let current = Resource::new(move || save.version().get(), |_| audit_retention());
+    let describe = |days: Option<u32>| match days {
+        Some(days) => format!("Records older than {days} days are deleted, hourly."),
+        None => "Records are kept forever.".to_owned(),
+    };
+    view! {
+        <section class="card retention">
+            <h2>"Retention"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match current.await {
+                        Ok(days) => view! {
+                            <p>{describe(days)}</p>
+                            <ActionForm action=save>
+                                <FormError message=Signal::derive(move || form_message(&value.get(), &["retention_days"])) />
+                                <div class="field">
+                                    <label for="retention_days">"Keep records for (days)"</label>
+                                    <input id="retention_days" name="retention_days" type="number" min="1"
+                                        max=RETENTION_DAYS_MAX inputmode="numeric"
+                                        value=days.map(|d| d.to_string()).unwrap_or_default()
+                                        placeholder="empty: forever"
+                                        aria-describedby="retention_days-error" />
+                                    {move || field_message(&value.get(), "retention_days").map(|message| view! {
+                                        <p id="retention_days-error" class="field-error" role="alert">{message}</p>
+                                    })}
+                                </div>
+                                <button type="submit" disabled=move || save.pending().get()>"Save retention"</button>
+                            </ActionForm>
+                        }
+                        .into_any(),
+                        Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }

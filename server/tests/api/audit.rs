@@ -8,6 +8,7 @@ on_each_database!(
     logins_changes_and_denials_are_recorded_and_filtered,
     only_administrators_read_the_audit_log,
     exports_hold_the_filtered_records,
+    retention_is_set_by_admins_audited_and_applied,
 );
 
 async fn audit(client: &crate::helpers::Client, filter: &[(&str, &str)]) -> Value {
@@ -194,4 +195,91 @@ async fn exports_hold_the_filtered_records(app: TestApp) {
     assert!(bad.text().await.unwrap().starts_with("to:"));
     let unknown_format = admin.get("/admin/audit/export?format=xlsx").await;
     assert_eq!(unknown_format.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn retention_is_set_by_admins_audited_and_applied(app: TestApp) {
+    use app::ssr::entities::audit_log;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    app.create_user("gina", "gina-password", false).await;
+    let gina = app.logged_in("gina", "gina-password").await;
+    let refused = gina
+        .call("set_audit_retention", &[("retention_days", "1")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let admin = app.admin().await;
+    let current = admin.call("audit_retention", &[]).await;
+    assert_eq!(
+        current.json::<Option<u32>>().await.unwrap(),
+        None,
+        "kept forever by default"
+    );
+    for bad in ["0", "ninety", "36501", "-3"] {
+        assert_invalid(
+            admin
+                .call("set_audit_retention", &[("retention_days", bad)])
+                .await,
+            "retention_days",
+        )
+        .await;
+    }
+    let saved = admin
+        .call("set_audit_retention", &[("retention_days", "30")])
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(saved.json::<Option<u32>>().await.unwrap(), Some(30));
+    let changes = audit(&admin, &[("action", "settings.audit_retention")]).await;
+    assert_eq!(changes["total"], 1);
+    assert_eq!(
+        changes["items"][0]["summary"],
+        "Audit retention changed from forever to 30 days"
+    );
+
+    // A record from 40 days ago goes at the next sweep; today's stay.
+    let old = audit_log::ActiveModel {
+        at: Set(chrono::Utc::now() - chrono::Duration::days(40)),
+        actor: Set("system".into()),
+        action: Set("test.ancient".into()),
+        object_type: Set("test".into()),
+        summary: Set("An old record".into()),
+        details: Set("{}".into()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let before = audit(&admin, &[]).await["total"].as_u64().unwrap();
+    assert_eq!(
+        app::ssr::retention::apply_audit_retention(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        audit_log::Entity::find_by_id(old.id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let applied = audit(&admin, &[("action", "audit.retention_applied")]).await;
+    assert_eq!(applied["total"], 1, "the sweep is itself recorded");
+    assert_eq!(
+        audit(&admin, &[]).await["total"].as_u64().unwrap(),
+        before,
+        "one gone, one added"
+    );
+
+    // Empty keeps records forever again.
+    let forever = admin
+        .call("set_audit_retention", &[("retention_days", "")])
+        .await;
+    assert_eq!(forever.json::<Option<u32>>().await.unwrap(), None);
+    assert_eq!(
+        app::ssr::retention::apply_audit_retention(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
 }

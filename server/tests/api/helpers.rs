@@ -138,6 +138,7 @@ impl Backend {
             .await
             .expect("application starts");
         let address = application.local_addr().expect("bound address");
+        let db = application.state().db.clone();
         let shutdown = CancellationToken::new();
         tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
@@ -146,6 +147,7 @@ impl Backend {
                 .public_origin
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
+            db,
             shutdown,
             postgres_database,
             _dir: dir,
@@ -158,6 +160,8 @@ pub struct TestApp {
     pub base: String,
     /// The origin browsers would send.
     pub origin: String,
+    /// The application's own database connection, for what no HTTP call may do.
+    pub db: sea_orm::DatabaseConnection,
     shutdown: CancellationToken,
     postgres_database: Option<String>,
     _dir: tempfile::TempDir,

@@ -3,6 +3,7 @@
 //! They stay on the server; `crate::types` holds what goes over the wire.
 
 pub mod audit_log;
+pub mod instance_settings;
 pub mod login_throttle;
 pub mod sessions;
 pub mod users;

@@ -1,0 +1,121 @@
+//! How long audit records are kept: the administrators' setting, and the sweep that applies it.
+//!
+//! The sweep is the only code that deletes audit records; no server function or handler can.
+
+use super::audit::{self, Actor, Event};
+use super::db_error;
+use super::entities::audit_log::{Column as AuditColumn, Entity as AuditLog};
+use super::entities::instance_settings::{self, Entity as InstanceSettings};
+use crate::domain::RetentionDays;
+use crate::error::AppError;
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::json;
+
+const AUDIT_RETENTION_KEY: &str = "audit.retention_days";
+
+/// The configured retention, `None` for keeping records forever.
+pub async fn audit_retention(
+    conn: &impl ConnectionTrait,
+) -> Result<Option<RetentionDays>, AppError> {
+    let row = InstanceSettings::find_by_id(AUDIT_RETENTION_KEY)
+        .one(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(row
+        .and_then(|row| row.value.parse().ok())
+        .and_then(|days| RetentionDays::new(days).ok()))
+}
+
+/// Sets the retention (`None`: forever); the change is audited with the old and new value.
+pub async fn set_audit_retention(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    days: Option<RetentionDays>,
+) -> Result<(), AppError> {
+    let txn = db.begin().await.map_err(db_error)?;
+    let before = audit_retention(&txn).await?;
+    match days {
+        Some(days) => {
+            let row = instance_settings::ActiveModel {
+                key: Set(AUDIT_RETENTION_KEY.to_owned()),
+                value: Set(days.get().to_string()),
+                updated_at: Set(Utc::now()),
+                updated_by: Set(actor.id.map(|id| id.0)),
+            };
+            InstanceSettings::insert(row)
+                .on_conflict(
+                    OnConflict::column(instance_settings::Column::Key)
+                        .update_columns([
+                            instance_settings::Column::Value,
+                            instance_settings::Column::UpdatedAt,
+                            instance_settings::Column::UpdatedBy,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+        }
+        None => {
+            InstanceSettings::delete_by_id(AUDIT_RETENTION_KEY)
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+        }
+    }
+    let describe = |days: Option<RetentionDays>| match days {
+        Some(days) => format!("{} days", days.get()),
+        None => "forever".to_owned(),
+    };
+    let event = Event::new(
+        "settings.audit_retention",
+        "setting",
+        Some(AUDIT_RETENTION_KEY.to_owned()),
+        format!(
+            "Audit retention changed from {} to {}",
+            describe(before),
+            describe(days)
+        ),
+    )
+    .details(
+        json!({ "before": before.map(RetentionDays::get), "after": days.map(RetentionDays::get) }),
+    );
+    audit::record(&txn, actor, event).await?;
+    txn.commit().await.map_err(db_error)
+}
+
+/// Deletes audit records older than the retention, recording how many went; returns that
+/// number (0 when records are kept forever).
+pub async fn apply_audit_retention(db: &DatabaseConnection) -> Result<u64, AppError> {
+    let Some(days) = audit_retention(db).await? else {
+        return Ok(0);
+    };
+    let cutoff = Utc::now() - chrono::Duration::days(i64::from(days.get()));
+    let txn = db.begin().await.map_err(db_error)?;
+    let deleted = AuditLog::delete_many()
+        .filter(AuditColumn::At.lt(cutoff))
+        .exec(&txn)
+        .await
+        .map_err(db_error)?
+        .rows_affected;
+    if deleted > 0 {
+        let event = Event::new(
+            "audit.retention_applied",
+            "audit_log",
+            None,
+            format!(
+                "Deleted {deleted} audit records older than {} days",
+                days.get()
+            ),
+        )
+        .details(json!({ "deleted": deleted, "cutoff": cutoff }));
+        audit::record(&txn, &Actor::system(), event).await?;
+    }
+    txn.commit().await.map_err(db_error)?;
+    Ok(deleted)
+}
