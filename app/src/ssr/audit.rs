@@ -2,7 +2,7 @@
 //! connection so that it commits (or rolls back) with the change it records.
 
 use super::entities::audit_log::{self, Column, Entity as AuditLog};
-use super::{db_error, like_escaped};
+use super::{db_error, like_escaped, paginate};
 use crate::domain::AuditQuery;
 use crate::error::AppError;
 use crate::types::{AuditEntry, CurrentUser, Page, UserId};
@@ -10,7 +10,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    QueryFilter, QueryOrder, Select,
 };
 use serde_json::Value;
 
@@ -161,24 +161,13 @@ pub async fn list(
     page: u64,
     per_page: u64,
 ) -> Result<Page<AuditEntry>, AppError> {
-    let select = matching(query).order_by_desc(Column::Id);
-    let total = select.clone().count(conn).await.map_err(db_error)?;
-    let page = page.clamp(1, Ord::max(total.div_ceil(per_page), 1));
-    let items = select
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .all(conn)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(AuditEntry::from)
-        .collect();
-    Ok(Page {
-        items,
+    paginate(
+        conn,
+        matching(query).order_by_desc(Column::Id),
         page,
         per_page,
-        total,
-    })
+    )
+    .await
 }
 
 /// All matching records, oldest first; refused when there are more than `max`.

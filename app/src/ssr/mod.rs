@@ -35,3 +35,33 @@ pub fn like_escaped(before: &str, literal: &str, after: &str) -> sea_orm::sea_qu
     pattern.push_str(after);
     sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
 }
+
+/// One page of `select`'s rows as `T`, with the total; `page` is 1-based and clamped to the
+/// last page, so a stale link still shows something.
+pub async fn paginate<E, T>(
+    conn: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
+    page: u64,
+    per_page: u64,
+) -> Result<crate::types::Page<T>, crate::error::AppError>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+    T: From<E::Model>,
+{
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let total = select.clone().count(conn).await.map_err(db_error)?;
+    let page = page.clamp(1, Ord::max(total.div_ceil(per_page), 1));
+    let rows = select
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(crate::types::Page {
+        items: rows.into_iter().map(T::from).collect(),
+        page,
+        per_page,
+        total,
+    })
+}

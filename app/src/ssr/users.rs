@@ -1,7 +1,7 @@
 //! User repository: queries over the `users` table, on the pool or inside a transaction.
 
 use super::entities::users::{self, Column, Entity as Users};
-use super::{db_error, like_escaped};
+use super::{db_error, like_escaped, paginate};
 use crate::domain::{DisplayName, Email, Username};
 use crate::error::AppError;
 use crate::types::{CurrentUser, Page, UserId, UserView};
@@ -9,7 +9,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    QueryFilter, QueryOrder, SqlErr,
 };
 
 pub use super::entities::users::Model as User;
@@ -136,24 +136,7 @@ pub async fn list(
                 .or(lower(Column::Email).like(contains())),
         );
     }
-    let total = query.clone().count(conn).await.map_err(db_error)?;
-    let last_page = Ord::max(total.div_ceil(per_page), 1);
-    let page = page.clamp(1, last_page);
-    let items = query
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .all(conn)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(UserView::from)
-        .collect();
-    Ok(Page {
-        items,
-        page,
-        per_page,
-        total,
-    })
+    paginate(conn, query, page, per_page).await
 }
 
 /// Active administrators other than `except`.

@@ -2,6 +2,7 @@
 
 use super::forms::{FormError, field_message, form_message};
 use super::layout::AdminTabs;
+use super::pagination::Pagination;
 use super::status::ErrorPage;
 use crate::api::audit::{AUDIT_EXPORT_MAX, SetAuditRetention, audit_retention, list_audit};
 use crate::domain::{AUDIT_FILTER_MAX, RETENTION_DAYS_MAX};
@@ -145,7 +146,9 @@ fn AuditTable(list: Page<AuditEntry>, filter: AuditFilter) -> impl IntoView {
         list.total
     );
     let (page, pages) = (list.page, list.page_count());
-    let page_href = |page: u64| with_query("/admin/audit", format!("page={page}"), &filter);
+    let page_filter = filter.clone();
+    let page_href =
+        move |page: u64| with_query("/admin/audit", format!("page={page}"), &page_filter);
     view! {
         {exports}
         <div class="table-wrap">
@@ -165,12 +168,7 @@ fn AuditTable(list: Page<AuditEntry>, filter: AuditFilter) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-        <nav class="pagination" aria-label="Pages">
-            <span>{summary}</span>
-            {(page > 1).then(|| view! { <a href=page_href(page - 1) rel="prev">"Previous"</a> })}
-            <span>{format!("Page {page} of {pages}")}</span>
-            {(page < pages).then(|| view! { <a href=page_href(page + 1) rel="next">"Next"</a> })}
-        </nav>
+        <Pagination page pages summary href=Callback::new(page_href) />
     }
     .into_any()
 }

@@ -3,6 +3,7 @@
 
 use super::forms::{Field, FormError, field_message, form_message};
 use super::layout::AdminTabs;
+use super::pagination::Pagination;
 use super::status::ErrorPage;
 use crate::api::users::{ChangeUser, CreateUser, ResetUserPassword, list_users};
 use crate::domain::{DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX};
@@ -156,12 +157,7 @@ fn UserTable(
                 </tbody>
             </table>
         </div>
-        <nav class="pagination" aria-label="Pages">
-            <span>{summary}</span>
-            {(page > 1).then(|| view! { <a href=page_href(&search, page - 1) rel="prev">"Previous"</a> })}
-            <span>{format!("Page {page} of {pages}")}</span>
-            {(page < pages).then(|| view! { <a href=page_href(&search, page + 1) rel="next">"Next"</a> })}
-        </nav>
+        <Pagination page pages summary href=Callback::new(move |page| page_href(&search, page)) />
     }
     .into_any()
 }

@@ -5,6 +5,7 @@ mod admin_users;
 mod forms;
 mod layout;
 mod login;
+mod pagination;
 mod placeholders;
 mod profile;
 pub mod status;
