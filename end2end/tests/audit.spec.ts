@@ -18,6 +18,7 @@ test('an admin filters the audit log and finds a failed login', async ({ page })
   await page.getByRole('link', { name: 'Admin' }).click();
   await page.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: 'Audit log' }).click();
   await expect(page).toHaveURL(/\/admin\/audit$/);
+  await expect(page.getByRole('link', { name: 'Admin' })).toHaveAttribute('aria-current', 'page');
 
   await page.getByLabel('Action').fill('login.failure');
   await page.getByRole('button', { name: 'Filter' }).click();

@@ -5,6 +5,7 @@ use crate::api::auth::{Logout, whoami};
 use crate::types::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
+use leptos_router::hooks::use_location;
 
 #[component]
 pub fn Layout() -> impl IntoView {
@@ -27,6 +28,8 @@ fn Frame(user: CurrentUser) -> impl IntoView {
     let is_admin = user.is_admin;
     let name = user.display_name.clone();
     provide_context(user);
+    let location = use_location();
+    let in_admin = move || location.pathname.get().starts_with("/admin/");
     let logout = ServerAction::<Logout>::new();
     Effect::new(move || {
         if matches!(logout.value().get(), Some(Ok(()))) {
@@ -42,7 +45,8 @@ fn Frame(user: CurrentUser) -> impl IntoView {
                 <A href="/processes">"Processes"</A>
                 <A href="/workers">"Workers"</A>
                 <Show when=move || is_admin>
-                    <A href="/admin/users">"Admin"</A>
+                    // Current on every administration page, not only the first tab.
+                    <a href="/admin/users" aria-current=move || in_admin().then_some("page")>"Admin"</a>
                 </Show>
             </nav>
             <details class="usermenu">
