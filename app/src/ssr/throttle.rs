@@ -9,7 +9,8 @@ use super::entities::login_throttle::{self, Entity as Throttle};
 use super::state::AuthSettings;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, IntoActiveModel};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -79,42 +80,51 @@ pub async fn check(
 }
 
 /// Counts one failure against `raw` in `scope`, starting a new window if the last one ended.
+///
+/// The count changes in single statements, so parallel attempts cannot overwrite each
+/// other's failures (nor collide on the first insert) and win extra guesses.
 pub async fn record_failure(
     conn: &impl ConnectionTrait,
     settings: &AuthSettings,
     scope: Scope,
     raw: &str,
 ) -> Result<(), AppError> {
+    use login_throttle::Column;
+    use sea_orm::sea_query::ExprTrait;
     let now = Utc::now();
-    let id = (scope.as_str().to_owned(), key(raw));
-    match Throttle::find_by_id(id.clone())
-        .one(conn)
+    let window_start = now
+        .checked_sub_signed(window(settings))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let in_window = || Expr::col(Column::WindowStartedAt).gt(window_start);
+    let failures = Expr::case(in_window(), Expr::col(Column::Failures).add(1)).finally(1);
+    let started = Expr::case(in_window(), Expr::col(Column::WindowStartedAt)).finally(now);
+    let counted = Throttle::update_many()
+        .col_expr(Column::Failures, failures.into())
+        .col_expr(Column::WindowStartedAt, started.into())
+        .filter(Column::Scope.eq(scope.as_str()))
+        .filter(Column::Key.eq(key(raw)))
+        .exec(conn)
         .await
         .map_err(db_error)?
-    {
-        Some(row) if row.window_started_at + window(settings) > now => {
-            let failures = row.failures.saturating_add(1);
-            let mut active = row.into_active_model();
-            active.failures = Set(failures);
-            active.update(conn).await.map_err(db_error)?;
-        }
-        Some(row) => {
-            let mut active = row.into_active_model();
-            active.failures = Set(1);
-            active.window_started_at = Set(now);
-            active.update(conn).await.map_err(db_error)?;
-        }
-        None => {
-            login_throttle::ActiveModel {
-                scope: Set(id.0),
-                key: Set(id.1),
-                failures: Set(1),
-                window_started_at: Set(now),
-            }
-            .insert(conn)
+        .rows_affected;
+    if counted == 0 {
+        let first = login_throttle::ActiveModel {
+            scope: Set(scope.as_str().to_owned()),
+            key: Set(key(raw)),
+            failures: Set(1),
+            window_started_at: Set(now),
+        };
+        let racing = OnConflict::columns([Column::Scope, Column::Key])
+            .value(
+                Column::Failures,
+                Expr::col((Throttle, Column::Failures)).add(1),
+            )
+            .to_owned();
+        Throttle::insert(first)
+            .on_conflict(racing)
+            .exec_without_returning(conn)
             .await
             .map_err(db_error)?;
-        }
     }
     Ok(())
 }

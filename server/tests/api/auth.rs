@@ -12,6 +12,7 @@ on_each_database!(
     empty_credentials_name_the_field,
     anonymous_page_visits_go_to_login_with_next,
     logout_ends_the_session,
+    parallel_failures_are_all_counted,
 );
 
 async fn valid_credentials_start_a_session(app: TestApp) {
@@ -112,6 +113,21 @@ async fn logout_ends_the_session(app: TestApp) {
         !copy.is_logged_in().await,
         "the session ended on the server, not only in the browser"
     );
+}
+
+async fn parallel_failures_are_all_counted(app: TestApp) {
+    // As many wrong guesses at once as the account allows (5 by default): none may be
+    // lost to a race, so the right password is refused afterwards.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let browser = app.client();
+        guesses.spawn(async move { browser.login(ADMIN, &format!("guess-{i}")).await.status() });
+    }
+    while let Some(status) = guesses.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    let response = app.client().login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
