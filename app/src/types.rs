@@ -122,6 +122,320 @@ pub struct AuditFilter {
     pub to: String,
 }
 
+/// The id of a group of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupId(pub i64);
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The id of a project; URLs use its slug instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProjectId(pub i64);
+
+impl fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A group as listed to administrators and on profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub id: GroupId,
+    pub name: String,
+    pub member_count: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A group one user belongs to, and whether they maintain it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub group: GroupId,
+    pub name: String,
+    pub is_maintainer: bool,
+}
+
+/// A group as a project names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: GroupId,
+    pub name: String,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub user: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub is_maintainer: bool,
+}
+
+/// A group with its members, and what the viewer may change about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDetail {
+    pub group: GroupView,
+    pub members: Vec<GroupMember>,
+    /// The viewer may add and remove members (a maintainer or an administrator).
+    pub can_manage_members: bool,
+    /// The viewer may rename and delete the group and choose maintainers (an administrator).
+    pub can_administer: bool,
+}
+
+/// One project permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    View,
+    Build,
+    Configure,
+    Download,
+}
+
+impl Permission {
+    pub const ALL: [Self; 4] = [Self::View, Self::Build, Self::Configure, Self::Download];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Build => "build",
+            Self::Configure => "configure",
+            Self::Download => "download",
+        }
+    }
+
+    /// Its bit in the stored bit set.
+    pub fn bit(self) -> i16 {
+        match self {
+            Self::View => 1,
+            Self::Build => 2,
+            Self::Configure => 4,
+            Self::Download => 8,
+        }
+    }
+}
+
+/// The permissions a project gives its group, or everyone else: Unix-style, one set each.
+///
+/// Form fields are `group[view]=true` and so on; an unchecked box is absent, hence false.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Permissions {
+    pub view: bool,
+    pub build: bool,
+    pub configure: bool,
+    pub download: bool,
+}
+
+impl Permissions {
+    pub const NONE: Self = Self {
+        view: false,
+        build: false,
+        configure: false,
+        download: false,
+    };
+
+    pub fn has(self, permission: Permission) -> bool {
+        match permission {
+            Permission::View => self.view,
+            Permission::Build => self.build,
+            Permission::Configure => self.configure,
+            Permission::Download => self.download,
+        }
+    }
+
+    /// Every other permission needs `view`: a project one may build but not see makes no
+    /// sense, so granting any of them grants `view` too.
+    pub fn normalized(self) -> Self {
+        Self {
+            view: self.view || self.build || self.configure || self.download,
+            ..self
+        }
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            view: self.view || other.view,
+            build: self.build || other.build,
+            configure: self.configure || other.configure,
+            download: self.download || other.download,
+        }
+    }
+
+    /// The stored form: view 1, build 2, configure 4, download 8.
+    pub fn bits(self) -> i16 {
+        Permission::ALL
+            .iter()
+            .filter(|p| self.has(**p))
+            .map(|p| p.bit())
+            .sum()
+    }
+
+    pub fn from_bits(bits: i16) -> Self {
+        Self {
+            view: bits & Permission::View.bit() != 0,
+            build: bits & Permission::Build.bit() != 0,
+            configure: bits & Permission::Configure.bit() != 0,
+            download: bits & Permission::Download.bit() != 0,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self == Self::NONE
+    }
+}
+
+impl fmt::Display for Permissions {
+    /// `view, build` or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = Permission::ALL
+            .iter()
+            .filter(|p| self.has(**p))
+            .map(|p| p.name())
+            .collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// What the viewer may do with a project, as the policy decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectAccess {
+    pub permissions: Permissions,
+    /// Change permissions, group and owner; archive and delete (the owner and administrators).
+    pub admin: bool,
+}
+
+/// A project as listed on the projects page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    pub group: Option<String>,
+    pub group_permissions: Permissions,
+    pub other_permissions: Permissions,
+    pub archived: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A project as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectView {
+    pub id: ProjectId,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    pub owner_display_name: String,
+    pub group: Option<GroupRef>,
+    pub group_permissions: Permissions,
+    pub other_permissions: Permissions,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub access: ProjectAccess,
+}
+
+/// Which projects the projects page lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectTab {
+    /// Projects the viewer owns.
+    #[default]
+    Mine,
+    /// Projects of the viewer's groups that the group may view, owned by someone else.
+    Shared,
+    /// Every project the viewer may view.
+    All,
+}
+
+impl ProjectTab {
+    pub const ALL: [Self; 3] = [Self::Mine, Self::Shared, Self::All];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Mine => "mine",
+            Self::Shared => "shared",
+            Self::All => "all",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Mine => "Mine",
+            Self::Shared => "Shared with my groups",
+            Self::All => "All I can see",
+        }
+    }
+
+    /// The tab named in a URL; anything else is the default tab.
+    pub fn from_key(key: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|tab| tab.key() == key)
+            .unwrap_or_default()
+    }
+}
+
+/// The order of the projects list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectSort {
+    #[default]
+    Name,
+    /// Most recently changed first.
+    Updated,
+    /// Newest first.
+    Created,
+}
+
+impl ProjectSort {
+    pub const ALL: [Self; 3] = [Self::Name, Self::Updated, Self::Created];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Updated => "updated",
+            Self::Created => "created",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Name => "Name",
+            Self::Updated => "Recently changed",
+            Self::Created => "Newest",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|sort| sort.key() == key)
+            .unwrap_or_default()
+    }
+}
+
+/// What the projects page asks for; the URL's query string in typed form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProjectQuery {
+    pub tab: ProjectTab,
+    /// Part of the name or slug, case-insensitive.
+    pub search: String,
+    pub sort: ProjectSort,
+    /// List archived projects too.
+    pub archived: bool,
+    pub page: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +466,26 @@ mod tests {
         );
         assert_eq!(page(5, 2, 30).page_count(), 2);
         assert_eq!(page(25, 2, 50).page_count(), 2);
+    }
+
+    #[test]
+    fn permissions_round_trip_through_bits() {
+        for bits in 0..16 {
+            assert_eq!(Permissions::from_bits(bits).bits(), bits);
+        }
+        let build_only = Permissions {
+            build: true,
+            ..Permissions::NONE
+        };
+        assert_eq!(build_only.normalized().to_string(), "view, build");
+        assert_eq!(Permissions::NONE.to_string(), "none");
+    }
+
+    #[test]
+    fn unknown_tab_and_sort_keys_fall_back_to_defaults() {
+        assert_eq!(ProjectTab::from_key("shared"), ProjectTab::Shared);
+        assert_eq!(ProjectTab::from_key("nope"), ProjectTab::Mine);
+        assert_eq!(ProjectSort::from_key("created"), ProjectSort::Created);
+        assert_eq!(ProjectSort::from_key(""), ProjectSort::Name);
     }
 }

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_accounts;
 mod m20261127_000001_create_instance_settings;
+mod m20261127_000002_create_groups_and_projects;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_accounts::Migration),
             Box::new(m20261127_000001_create_instance_settings::Migration),
+            Box::new(m20261127_000002_create_groups_and_projects::Migration),
         ]
     }
 }

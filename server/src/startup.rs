@@ -74,6 +74,7 @@ impl Application {
         let state = AppState {
             db,
             auth: Arc::new(settings.auth.clone()),
+            data_dir: Arc::new(settings.store.data_dir.clone()),
             leptos_options,
         };
         let router = router(state.clone(), &settings);

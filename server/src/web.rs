@@ -70,6 +70,7 @@ pub async fn resolve_visitor(
     request.extensions_mut().insert(Visitor {
         user,
         client_addr: addr,
+        denials: Default::default(),
     });
     next.run(request).await
 }

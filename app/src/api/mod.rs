@@ -4,5 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod groups;
 pub mod profile;
+pub mod projects;
 pub mod users;

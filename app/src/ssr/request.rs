@@ -2,11 +2,13 @@
 //! session; and how its result becomes an HTTP status.
 
 use super::audit::{self, Actor, Event};
-use super::policy::{self, Action};
+use super::policy::{self, Action, Object};
 use super::state::AppState;
 use crate::error::AppError;
 use crate::types::CurrentUser;
 use leptos::prelude::use_context;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use tower_sessions::Session;
 
 /// Who is asking, as resolved by the session middleware and stored in request extensions.
@@ -14,6 +16,23 @@ use tower_sessions::Session;
 pub struct Visitor {
     pub user: Option<CurrentUser>,
     pub client_addr: Option<String>,
+    pub denials: RecordedDenials,
+}
+
+/// The refusals already recorded while serving one request. Rendering a page may ask the
+/// same question more than once (suspended views are resolved in a dry pass first); one
+/// refusal is still one audit row.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedDenials(Arc<Mutex<HashSet<String>>>);
+
+impl RecordedDenials {
+    /// Whether `key` is new for this request, remembering it.
+    fn first(&self, key: String) -> bool {
+        match self.0.lock() {
+            Ok(mut seen) => seen.insert(key),
+            Err(_) => true,
+        }
+    }
 }
 
 pub struct RequestContext {
@@ -51,22 +70,67 @@ impl RequestContext {
         }
     }
 
-    /// The user, if the policy lets them do `action`. A denial to a logged-in user is audited.
+    /// The user, if the policy lets them do `action` on Kiln as a whole. A denial to a
+    /// logged-in user is audited.
     pub async fn authorize(&self, action: Action) -> Result<&CurrentUser, AppError> {
         let Some(user) = self.visitor.user.as_ref() else {
             return Err(AppError::Unauthenticated);
         };
-        if policy::can(Some(user), action) {
+        if policy::can(Some(user), Object::Instance, action) {
             return Ok(user);
+        }
+        self.record_denial(action, "action", action.name()).await?;
+        Err(AppError::Forbidden)
+    }
+
+    /// The user, if the policy lets them do `action` to `object` (audited as `object_type`
+    /// `object_id`). An object they may not `see` answers 404, as if it did not exist; a
+    /// visible one with the permission missing answers 403; no session answers 401. Every
+    /// refusal is audited, anonymous ones included.
+    pub async fn authorize_on(
+        &self,
+        object: Object,
+        see: Action,
+        action: Action,
+        object_type: &str,
+        object_id: &str,
+    ) -> Result<&CurrentUser, AppError> {
+        let user = self.visitor.user.as_ref();
+        if let Some(user) = user.filter(|user| policy::can(Some(user), object, action)) {
+            return Ok(user);
+        }
+        self.record_denial(action, object_type, object_id).await?;
+        Err(match user {
+            None => AppError::Unauthenticated,
+            Some(_) if !policy::can(user, object, see) => AppError::NotFound,
+            Some(_) => AppError::Forbidden,
+        })
+    }
+
+    /// Records that the visitor was refused `action` on an object.
+    pub async fn record_denial(
+        &self,
+        action: Action,
+        object_type: &str,
+        object_id: &str,
+    ) -> Result<(), AppError> {
+        let key = format!("{}:{object_type}:{object_id}", action.name());
+        if !self.visitor.denials.first(key) {
+            return Ok(());
+        }
+        let actor = self.actor();
+        let mut summary = format!("{} was refused {}", actor.name, action.name());
+        if object_type != "action" {
+            summary.push_str(&format!(" on {object_type} {object_id}"));
         }
         let event = Event::new(
             "access.denied",
-            "action",
-            Some(action.name().to_owned()),
-            format!("{} was refused {}", user.username, action.name()),
-        );
-        audit::record(&self.state.db, &self.actor(), event).await?;
-        Err(AppError::Forbidden)
+            object_type,
+            Some(object_id.to_owned()),
+            summary,
+        )
+        .details(serde_json::json!({ "action": action.name() }));
+        audit::record(&self.state.db, &actor, event).await
     }
 
     pub fn session(&self) -> Result<&Session, AppError> {

@@ -3,6 +3,7 @@
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,5 +40,7 @@ impl Default for AuthSettings {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub auth: Arc<AuthSettings>,
+    /// Where Kiln keeps files: the SQLite database, and what it stores for projects.
+    pub data_dir: Arc<PathBuf>,
     pub leptos_options: LeptosOptions,
 }

@@ -1,7 +1,7 @@
 //! Administration of user accounts: search, pagination, create, disable/enable,
 //! reset password, grant/revoke admin.
 
-use super::forms::{Field, FormError, field_message, form_message};
+use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
 use super::layout::AdminTabs;
 use super::pagination::Pagination;
 use super::status::ErrorPage;
@@ -228,24 +228,5 @@ fn UserRow(
                 }}
             </td>
         </tr>
-    }
-}
-
-/// A button that asks before it acts: the first press shows the question with
-/// "Confirm" and "Cancel"; only "Confirm" runs `on_confirm`.
-#[component]
-fn ConfirmButton(label: &'static str, question: String, on_confirm: Callback<()>) -> impl IntoView {
-    let asking = RwSignal::new(false);
-    view! {
-        <Show
-            when=move || asking.get()
-            fallback=move || view! { <button type="button" on:click=move |_| asking.set(true)>{label}</button> }
-        >
-            <span class="confirm" role="group" aria-label=question.clone()>
-                <span>{question.clone()}</span>
-                <button type="button" class="danger" on:click=move |_| { asking.set(false); on_confirm.run(()); }>"Confirm"</button>
-                <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
-            </span>
-        </Show>
     }
 }

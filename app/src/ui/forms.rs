@@ -65,3 +65,26 @@ pub fn FormError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView
             .map(|message| view! { <p class="form-error" role="alert">{message}</p> })
     }
 }
+
+/// A button that asks before it acts: the first press shows the question with
+/// "Confirm" and "Cancel"; only "Confirm" runs `on_confirm`.
+#[component]
+pub fn ConfirmButton(
+    label: &'static str,
+    question: String,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || view! { <button type="button" on:click=move |_| asking.set(true)>{label}</button> }
+        >
+            <span class="confirm" role="group" aria-label=question.clone()>
+                <span>{question.clone()}</span>
+                <button type="button" class="danger" on:click=move |_| { asking.set(false); on_confirm.run(()); }>"Confirm"</button>
+                <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+            </span>
+        </Show>
+    }
+}

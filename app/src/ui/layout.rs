@@ -72,6 +72,7 @@ pub fn AdminTabs() -> impl IntoView {
         <h1>"Administration"</h1>
         <nav class="tabs" aria-label="Administration">
             <A href="/admin/users">"Users"</A>
+            <A href="/admin/groups">"Groups"</A>
             <A href="/admin/audit">"Audit log"</A>
         </nav>
     }

@@ -1,13 +1,17 @@
 //! Pages and components, and the HTML shell the server renders them into.
 
 mod admin_audit;
+mod admin_groups;
 mod admin_users;
 mod forms;
+mod group;
 mod layout;
 mod login;
 mod pagination;
 mod placeholders;
 mod profile;
+mod project;
+mod projects;
 pub mod status;
 
 use leptos::prelude::*;
@@ -48,11 +52,15 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=placeholders::Dashboard ssr=SsrMode::Async />
-                    <Route path=path!("projects") view=placeholders::Projects ssr=SsrMode::Async />
+                    <Route path=path!("projects") view=projects::ProjectsPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:slug") view=project::ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:slug/:section") view=project::ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("groups/:id") view=group::GroupPage ssr=SsrMode::Async />
                     <Route path=path!("processes") view=placeholders::Processes ssr=SsrMode::Async />
                     <Route path=path!("workers") view=placeholders::Workers ssr=SsrMode::Async />
                     <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/groups") view=admin_groups::GroupsPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=admin_audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("*any") view=status::NotFound ssr=SsrMode::Async />
                 </ParentRoute>

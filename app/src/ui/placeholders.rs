@@ -27,17 +27,6 @@ pub fn Dashboard() -> impl IntoView {
 }
 
 #[component]
-pub fn Projects() -> impl IntoView {
-    view! {
-        <EmptyState
-            title="Projects"
-            heading="No projects yet"
-            body="Projects you own, and projects shared with your groups, will be listed here."
-        />
-    }
-}
-
-#[component]
 pub fn Processes() -> impl IntoView {
     view! {
         <EmptyState

@@ -2,6 +2,7 @@
 
 use super::forms::{Field, FormError, field_message, form_message};
 use super::status::ErrorPage;
+use crate::api::groups::my_groups;
 use crate::api::profile::{ChangePassword, UpdateProfile, my_profile};
 use crate::domain::{DISPLAY_NAME_MAX, EMAIL_MAX};
 use crate::types::UserView;
@@ -17,7 +18,7 @@ pub fn ProfilePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(user) => view! { <ProfileForms user /> }.into_any(),
+                    Ok(user) => view! { <ProfileForms user /><MyGroups /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
@@ -105,6 +106,37 @@ fn ProfileForms(user: UserView) -> impl IntoView {
                 />
                 <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// The groups the user belongs to, with their role in each.
+#[component]
+fn MyGroups() -> impl IntoView {
+    let groups = Resource::new(|| (), |_| my_groups());
+    view! {
+        <section class="card">
+            <h2>"Groups"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match groups.await {
+                        Ok(groups) if groups.is_empty() => view! {
+                            <p class="hint">"You are not in any group. An administrator can add you to one."</p>
+                        }.into_any(),
+                        Ok(groups) => view! {
+                            <ul class="plain-list">
+                                {groups.into_iter().map(|group| view! {
+                                    <li>
+                                        <a href=format!("/groups/{}", group.group)>{group.name}</a>
+                                        {group.is_maintainer.then(|| view! { " " <span class="badge">"Maintainer"</span> })}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

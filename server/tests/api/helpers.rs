@@ -148,6 +148,7 @@ impl Backend {
                 .clone()
                 .unwrap_or_else(|| format!("http://{address}")),
             db,
+            data_dir: settings.store.data_dir.clone(),
             shutdown,
             postgres_database,
             _dir: dir,
@@ -162,6 +163,8 @@ pub struct TestApp {
     pub origin: String,
     /// The application's own database connection, for what no HTTP call may do.
     pub db: sea_orm::DatabaseConnection,
+    /// The data directory, where Kiln stores files for projects.
+    pub data_dir: std::path::PathBuf,
     shutdown: CancellationToken,
     postgres_database: Option<String>,
     _dir: tempfile::TempDir,
@@ -241,6 +244,37 @@ impl TestApp {
         let user: serde_json::Value = response.json().await.expect("user JSON");
         user["id"].as_i64().expect("user id")
     }
+}
+
+/// Audit rows with `action` about `object_type` `object_id`, as (actor, summary), oldest first.
+pub async fn audit_rows(
+    app: &TestApp,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+) -> Vec<(String, String)> {
+    use app::ssr::entities::audit_log::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    Entity::find()
+        .filter(Column::Action.eq(action))
+        .filter(Column::ObjectType.eq(object_type))
+        .filter(Column::ObjectId.eq(object_id))
+        .order_by_asc(Column::Id)
+        .all(&app.db)
+        .await
+        .expect("audit rows")
+        .into_iter()
+        .map(|row| (row.actor, row.summary))
+        .collect()
+}
+
+/// Every audit row, for counting what one call added.
+pub async fn audit_count(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    app::ssr::entities::audit_log::Entity::find()
+        .count(&app.db)
+        .await
+        .expect("audit count")
 }
 
 pub struct Client {

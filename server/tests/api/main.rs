@@ -5,8 +5,12 @@
 
 mod helpers;
 
+mod access;
 mod audit;
+mod audit_trail;
 mod auth;
+mod groups;
+mod projects;
 mod security;
 mod sessions;
 mod users;

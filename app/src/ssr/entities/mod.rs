@@ -3,7 +3,10 @@
 //! They stay on the server; `crate::types` holds what goes over the wire.
 
 pub mod audit_log;
+pub mod group_members;
+pub mod groups;
 pub mod instance_settings;
 pub mod login_throttle;
+pub mod projects;
 pub mod sessions;
 pub mod users;

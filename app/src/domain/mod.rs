@@ -2,6 +2,10 @@
 //!
 //! The limits here are the documented ones (README, "Limits"); change both together.
 
+mod projects;
+
+pub use projects::*;
+
 use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
