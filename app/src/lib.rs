@@ -2,8 +2,11 @@
 //! server functions, and (with the `ssr` feature) the data layer behind them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// Deeply nested views have deeply nested types; the release browser build needs the room.
+#![recursion_limit = "256"]
 
 pub mod api;
+pub mod configuration;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "ssr")]

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_accounts;
 mod m20261127_000001_create_instance_settings;
 mod m20261127_000002_create_groups_and_projects;
+mod m20261127_000003_create_configuration_revisions;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_accounts::Migration),
             Box::new(m20261127_000001_create_instance_settings::Migration),
             Box::new(m20261127_000002_create_groups_and_projects::Migration),
+            Box::new(m20261127_000003_create_configuration_revisions::Migration),
         ]
     }
 }

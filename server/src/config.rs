@@ -28,6 +28,49 @@ pub enum Command {
     /// Manage user accounts from the command line.
     #[command(subcommand)]
     User(UserCommand),
+    /// Export and import project files (TOML, schema = 1).
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Measure pages on a freshly seeded database and print the figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Print a project's configuration as a project file on standard output.
+    Export {
+        slug: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Create a new private project from a project file ('-' reads standard input).
+    Import {
+        file: PathBuf,
+        /// The user who will own the project.
+        #[arg(long, default_value = "admin")]
+        owner: String,
+        /// Slug for the new project [default: the file's]
+        #[arg(long, default_value = "")]
+        slug: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Seed 1,000 users, 100 groups, 10,000 projects and 100,000 audit records, then time
+    /// the projects page and the audit page over HTTP.
+    Projects {
+        /// A scratch PostgreSQL database to fill; it must be empty and is left filled
+        /// [default: SQLite in a temporary directory, deleted afterwards]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Requests per measurement
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        requests: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,9 +4,12 @@
 
 pub mod accounts_cli;
 pub mod audit_export;
+pub mod bench;
 pub mod config;
 pub mod database;
 pub mod health;
+pub mod project_cli;
+pub mod project_transfer;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

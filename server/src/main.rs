@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use server::config::{Cli, Command, LogFormat};
-use server::{accounts_cli, database, startup::Application, telemetry};
+use server::{accounts_cli, bench, database, project_cli, startup::Application, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -40,6 +40,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => {
             telemetry::init(LogFormat::Text, "warn");
             accounts_cli::run(command).await
+        }
+        Command::Project(command) => {
+            telemetry::init(LogFormat::Text, "warn");
+            project_cli::run(command).await
+        }
+        Command::Bench(command) => {
+            telemetry::init(LogFormat::Text, "warn");
+            bench::run(command).await
         }
     }
 }

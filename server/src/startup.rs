@@ -1,14 +1,14 @@
 //! Building and running the HTTP application: state, routes, layers, listener, shutdown.
 
 use crate::config::Settings;
-use crate::{audit_export, database, health, web};
+use crate::{audit_export, database, health, project_transfer, web};
 use anyhow::Context;
 use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
 use app::{App, shell};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
@@ -165,6 +165,8 @@ fn router(state: AppState, settings: &Settings) -> Router {
     let options = state.leptos_options.clone();
     let pages = Router::new()
         .route("/admin/audit/export", get(audit_export::export))
+        .route("/export/{slug}", get(project_transfer::export))
+        .route("/import-project", post(project_transfer::import))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod configuration;
 pub mod groups;
 pub mod profile;
 pub mod projects;

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 pub const PROJECT_AUDIT_PER_PAGE: u64 = 25;
 
 #[cfg(feature = "ssr")]
-mod access {
+pub(crate) mod access {
     use crate::error::AppError;
     use crate::ssr::policy::{Action, Object};
     use crate::ssr::projects::{self, Project};
@@ -236,6 +236,35 @@ pub async fn project_audit(slug: String, page: u64) -> Result<Page<AuditEntry>, 
             ..AuditQuery::default()
         };
         audit::list(&ctx.state.db, &query, page, PROJECT_AUDIT_PER_PAGE).await
+    })
+    .await
+}
+
+/// The project file (TOML, `schema = 1`) of a project the caller may view.
+#[server(prefix = "/api", endpoint = "export_project")]
+pub async fn export_project(slug: String) -> Result<String, AppError> {
+    use crate::ssr::{policy::Action, project_file, request::serve};
+    use crate::types::Permission;
+    serve(|ctx| async move {
+        let (_, project) =
+            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+        project_file::export(&ctx.state.db, &project).await
+    })
+    .await
+}
+
+/// Creates a private project of the caller's from a project file; a non-empty `slug`
+/// replaces the file's.
+#[server(prefix = "/api", endpoint = "import_project")]
+pub async fn import_project(
+    file: String,
+    #[server(default)] slug: String,
+) -> Result<ProjectView, AppError> {
+    use crate::ssr::{policy::Action, project_file, projects, request::authorized};
+    authorized(Action::CreateProject, |ctx, user| async move {
+        let project =
+            project_file::import(&ctx.state.db, &ctx.actor(), &user, &file, &slug).await?;
+        projects::view(&ctx.state.db, project, &user).await
     })
     .await
 }

@@ -3,16 +3,13 @@
 //! The sweep is the only code that deletes audit records; no server function or handler can.
 
 use super::audit::{self, Actor, Event};
-use super::db_error;
 use super::entities::audit_log::{Column as AuditColumn, Entity as AuditLog};
-use super::entities::instance_settings::{self, Entity as InstanceSettings};
+use super::{db_error, settings};
 use crate::domain::RetentionDays;
 use crate::error::AppError;
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 
@@ -22,12 +19,9 @@ const AUDIT_RETENTION_KEY: &str = "audit.retention_days";
 pub async fn audit_retention(
     conn: &impl ConnectionTrait,
 ) -> Result<Option<RetentionDays>, AppError> {
-    let row = InstanceSettings::find_by_id(AUDIT_RETENTION_KEY)
-        .one(conn)
-        .await
-        .map_err(db_error)?;
-    Ok(row
-        .and_then(|row| row.value.parse().ok())
+    let value = settings::get(conn, AUDIT_RETENTION_KEY).await?;
+    Ok(value
+        .and_then(|value| value.parse().ok())
         .and_then(|days| RetentionDays::new(days).ok()))
 }
 
@@ -39,35 +33,8 @@ pub async fn set_audit_retention(
 ) -> Result<(), AppError> {
     let txn = db.begin().await.map_err(db_error)?;
     let before = audit_retention(&txn).await?;
-    match days {
-        Some(days) => {
-            let row = instance_settings::ActiveModel {
-                key: Set(AUDIT_RETENTION_KEY.to_owned()),
-                value: Set(days.get().to_string()),
-                updated_at: Set(Utc::now()),
-                updated_by: Set(actor.id.map(|id| id.0)),
-            };
-            InstanceSettings::insert(row)
-                .on_conflict(
-                    OnConflict::column(instance_settings::Column::Key)
-                        .update_columns([
-                            instance_settings::Column::Value,
-                            instance_settings::Column::UpdatedAt,
-                            instance_settings::Column::UpdatedBy,
-                        ])
-                        .to_owned(),
-                )
-                .exec(&txn)
-                .await
-                .map_err(db_error)?;
-        }
-        None => {
-            InstanceSettings::delete_by_id(AUDIT_RETENTION_KEY)
-                .exec(&txn)
-                .await
-                .map_err(db_error)?;
-        }
-    }
+    let value = days.map(|days| days.get().to_string());
+    settings::put(&txn, actor, AUDIT_RETENTION_KEY, value).await?;
     let describe = |days: Option<RetentionDays>| match days {
         Some(days) => format!("{} days", days.get()),
         None => "forever".to_owned(),

@@ -73,6 +73,7 @@ pub fn AdminTabs() -> impl IntoView {
         <nav class="tabs" aria-label="Administration">
             <A href="/admin/users">"Users"</A>
             <A href="/admin/groups">"Groups"</A>
+            <A href="/admin/infrastructure">"Infrastructure"</A>
             <A href="/admin/audit">"Audit log"</A>
         </nav>
     }

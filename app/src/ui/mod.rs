@@ -2,6 +2,7 @@
 
 mod admin_audit;
 mod admin_groups;
+mod admin_infrastructure;
 mod admin_users;
 mod forms;
 mod group;
@@ -11,6 +12,8 @@ mod pagination;
 mod placeholders;
 mod profile;
 mod project;
+mod project_configuration;
+mod project_import;
 mod projects;
 pub mod status;
 
@@ -55,12 +58,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=projects::ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("projects/:slug") view=project::ProjectPage ssr=SsrMode::Async />
                     <Route path=path!("projects/:slug/:section") view=project::ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("import-project") view=project_import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("groups/:id") view=group::GroupPage ssr=SsrMode::Async />
                     <Route path=path!("processes") view=placeholders::Processes ssr=SsrMode::Async />
                     <Route path=path!("workers") view=placeholders::Workers ssr=SsrMode::Async />
                     <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/groups") view=admin_groups::GroupsPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/infrastructure") view=admin_infrastructure::InfrastructurePage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=admin_audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("*any") view=status::NotFound ssr=SsrMode::Async />
                 </ParentRoute>

@@ -18,11 +18,12 @@ pub fn ProfilePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(user) => view! { <ProfileForms user /><MyGroups /> }.into_any(),
+                    Ok(user) => view! { <ProfileForms user /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
         </Suspense>
+        <MyGroups />
     }
 }
 

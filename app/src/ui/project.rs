@@ -3,6 +3,7 @@
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
 use super::pagination::Pagination;
+use super::project_configuration::{ConfigurationSection, HistorySection};
 use super::projects::{GroupSelect, PermissionBoxes, sharing_label};
 use super::status::{ErrorPage, NotFound};
 use crate::api::groups::my_groups;
@@ -20,6 +21,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
     Overview,
+    Configuration,
+    History,
     Settings,
     Audit,
 }
@@ -28,6 +31,8 @@ impl Section {
     fn from_path(segment: Option<String>) -> Option<Self> {
         match segment.as_deref() {
             None | Some("") => Some(Self::Overview),
+            Some("configuration") => Some(Self::Configuration),
+            Some("history") => Some(Self::History),
             Some("settings") => Some(Self::Settings),
             Some("audit") => Some(Self::Audit),
             Some(_) => None,
@@ -107,11 +112,15 @@ fn Project(project: ProjectView, section: Section, changes: Changes) -> impl Int
         </dl>
         <nav class="tabs" aria-label="Project">
             {tab(Section::Overview, base.clone(), "Overview")}
+            {tab(Section::Configuration, format!("{base}/configuration"), "Configuration")}
+            {tab(Section::History, format!("{base}/history"), "History")}
             {admin.then(|| tab(Section::Settings, format!("{base}/settings"), "Settings"))}
             {admin.then(|| tab(Section::Audit, format!("{base}/audit"), "Audit trail"))}
         </nav>
         {match section {
             Section::Overview => view! { <Overview project /> }.into_any(),
+            Section::Configuration => view! { <ConfigurationSection project /> }.into_any(),
+            Section::History => view! { <HistorySection project /> }.into_any(),
             Section::Settings if admin => view! { <Settings project changes /> }.into_any(),
             Section::Audit if admin => view! { <AuditTrail slug=project.slug.clone() /> }.into_any(),
             _ => view! { <ErrorPage error=crate::error::AppError::Forbidden /> }.into_any(),

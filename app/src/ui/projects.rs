@@ -73,6 +73,7 @@ pub fn ProjectsPage() -> impl IntoView {
         <Title text="Projects" />
         <h1>"Projects"</h1>
         <NewProject />
+        <p><a href="/import-project">"Import a project from a file"</a></p>
         <nav class="tabs" aria-label="Which projects">
             {move || {
                 let current = query();

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod audit_trail;
 mod auth;
+mod configuration;
 mod groups;
 mod projects;
 mod security;

@@ -3,6 +3,7 @@
 //! They stay on the server; `crate::types` holds what goes over the wire.
 
 pub mod audit_log;
+pub mod configuration_revisions;
 pub mod group_members;
 pub mod groups;
 pub mod instance_settings;

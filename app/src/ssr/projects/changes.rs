@@ -3,8 +3,9 @@
 
 use super::super::audit::{self, Actor, Event};
 use super::super::entities::projects::{self, Entity as Projects};
-use super::super::{db_error, files, groups, users};
+use super::super::{configurations, db_error, files, groups, users};
 use super::{Project, is_member};
+use crate::configuration::Configuration;
 use crate::domain::{Description, ProjectName, Slug, Username};
 use crate::error::AppError;
 use crate::types::{CurrentUser, GroupId, Permissions, UserId};
@@ -92,10 +93,10 @@ fn new_row(
     }
 }
 
-/// Creates a project owned by `owner`; private unless `input` shares it.
-pub async fn create(
-    db: &DatabaseConnection,
-    actor: &Actor,
+/// Checks `input` and inserts the project on `conn`, without an audit row: for callers
+/// that record the creation their own way.
+pub async fn insert_new(
+    conn: &impl ConnectionTrait,
     owner: &CurrentUser,
     input: NewProject<'_>,
 ) -> Result<Project, AppError> {
@@ -106,25 +107,38 @@ pub async fn create(
         given => Slug::parse(given, "slug")?,
     };
     let description = Description::parse(input.description)?;
-    let txn = db.begin().await.map_err(db_error)?;
-    let group = check_group(&txn, owner, input.group).await?;
+    let group = check_group(conn, owner, input.group).await?;
     let group_permissions = match group {
         Some(_) => input.group_permissions.normalized(),
         None => Permissions::NONE,
     };
-    let other_permissions = input.other_permissions.normalized();
     let mut row = new_row(&slug, &name, &description, owner.id);
     row.group_id = Set(group.as_ref().map(|g| g.id));
     row.group_permissions = Set(group_permissions.bits());
-    row.other_permissions = Set(other_permissions.bits());
-    let project = insert(&txn, row, &slug, "slug").await?;
+    row.other_permissions = Set(input.other_permissions.normalized().bits());
+    insert(conn, row, &slug, "slug").await
+}
+
+/// Creates a project owned by `owner`; private unless `input` shares it.
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    owner: &CurrentUser,
+    input: NewProject<'_>,
+) -> Result<Project, AppError> {
+    let txn = db.begin().await.map_err(db_error)?;
+    let project = insert_new(&txn, owner, input).await?;
     let summary = format!("Created project {}", project.slug);
+    let group = match project.group_id {
+        Some(id) => Some(groups::by_id(&txn, GroupId(id)).await?.name),
+        None => None,
+    };
     let event = event("project.create", &project, summary).details(json!({
         "slug": project.slug,
         "name": project.name,
-        "group": group.map(|g| g.name),
-        "group_permissions": group_permissions.to_string(),
-        "other_permissions": other_permissions.to_string(),
+        "group": group,
+        "group_permissions": project.group_permissions().to_string(),
+        "other_permissions": project.other_permissions().to_string(),
     }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)?;
@@ -309,8 +323,8 @@ pub async fn delete(
     Ok(())
 }
 
-/// A new private project owned by `user`, with `source`'s description. `slug` is the
-/// `new_slug` field.
+/// A new private project owned by `user`, with `source`'s description and configuration
+/// (without secret values). `slug` is the `new_slug` field.
 pub async fn clone(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -325,6 +339,16 @@ pub async fn clone(
     let txn = db.begin().await.map_err(db_error)?;
     let row = new_row(&slug, &name, &description, user.id);
     let project = insert(&txn, row, &slug, "new_slug").await?;
+    // Secret values stay behind; infrastructure overrides come along for administrators only.
+    let (source_config, _) = configurations::current(&txn, source).await?;
+    let mut config = source_config.without_secret_values();
+    if !user.is_admin {
+        config.infrastructure.clear();
+    }
+    if config != Configuration::default() {
+        let summary = format!("Cloned from {}", source.slug);
+        configurations::insert_revision(&txn, actor, &project, &config, &summary).await?;
+    }
     let summary = format!("Cloned {} as {}", source.slug, project.slug);
     let event = event("project.clone", &project, summary).details(json!({
         "source_id": source.id,

@@ -1,0 +1,125 @@
+//! Project files over plain HTTP: the TOML download, and the upload form's target, which
+//! works without JavaScript and sends the browser on to the new project (or back to the
+//! form with the reason it was refused).
+
+use app::error::AppError;
+use app::ssr::policy::Action;
+use app::ssr::project_file::{self, PROJECT_FILE_MAX_BYTES};
+use app::ssr::projects;
+use app::ssr::request::{RequestContext, Visitor};
+use app::ssr::state::AppState;
+use app::types::Permission;
+use axum::Extension;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+fn context(state: AppState, visitor: Visitor) -> RequestContext {
+    RequestContext {
+        state,
+        visitor,
+        session: None,
+    }
+}
+
+fn error_response(error: &AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, error.to_string()).into_response()
+}
+
+/// `GET /export/{slug}`: the project file, for anyone who may view the project.
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(slug): Path<String>,
+) -> Response {
+    let ctx = context(state, visitor);
+    let result = async {
+        let project = projects::by_slug(&ctx.state.db, &slug).await?;
+        let user = ctx.visitor.user.as_ref().map(|u| u.id);
+        let object = app::ssr::policy::Object::Project(
+            projects::facts(&ctx.state.db, &project, user).await?,
+        );
+        let view = Action::Project(Permission::View);
+        ctx.authorize_on(object, view, view, "project", &project.id.to_string())
+            .await?;
+        let text = project_file::export(&ctx.state.db, &project).await?;
+        Ok::<_, AppError>((project.slug, text))
+    }
+    .await;
+    match result {
+        Ok((slug, text)) => {
+            let disposition = format!("attachment; filename=\"{slug}.toml\"");
+            let mut response = text.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/toml; charset=utf-8"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(error) => error_response(&error),
+    }
+}
+
+/// The uploaded file's text and the slug field of the import form.
+async fn fields(mut form: Multipart) -> Result<(String, String), AppError> {
+    let (mut file, mut slug) = (None, String::new());
+    let unreadable = |_| AppError::invalid("file", "The upload could not be read.");
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("file") => {
+                let bytes = field.bytes().await.map_err(unreadable)?;
+                if bytes.len() > PROJECT_FILE_MAX_BYTES {
+                    return Err(AppError::invalid(
+                        "file",
+                        format!(
+                            "The file is larger than {} KiB.",
+                            PROJECT_FILE_MAX_BYTES / 1024
+                        ),
+                    ));
+                }
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| AppError::invalid("file", "The file is not UTF-8 text."))?;
+                file = Some(text);
+            }
+            Some("slug") => slug = field.text().await.map_err(unreadable)?,
+            _ => {}
+        }
+    }
+    let file = file
+        .filter(|text| !text.is_empty())
+        .ok_or_else(|| AppError::invalid("file", "Choose a project file to import."))?;
+    Ok((file, slug))
+}
+
+/// `POST /import-project` (multipart: `file`, optional `slug`): on success, to the new
+/// project; on refusal, back to the form with the message.
+pub async fn import(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    form: Multipart,
+) -> Response {
+    let ctx = context(state, visitor);
+    let result = async {
+        let user = ctx.authorize(Action::CreateProject).await?.clone();
+        let (file, slug) = fields(form).await?;
+        project_file::import(&ctx.state.db, &ctx.actor(), &user, &file, &slug).await
+    }
+    .await;
+    match result {
+        Ok(project) => Redirect::to(&format!("/projects/{}", project.slug)).into_response(),
+        Err(error @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let message: String = error.message().chars().take(500).collect();
+            let location = format!(
+                "/import-project?error={}",
+                app::url::encode_component(&message)
+            );
+            Redirect::to(&location).into_response()
+        }
+        Err(error) => error_response(&error),
+    }
+}
