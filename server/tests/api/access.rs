@@ -24,6 +24,8 @@ enum ProjectAction {
     ViewPage,
     View,
     Clone,
+    Configure,
+    Export,
     AuditTrail,
     Update,
     Share,
@@ -42,10 +44,12 @@ const ROLES: [Role; 7] = [
     Role::DisabledUser,
 ];
 
-const ACTIONS: [ProjectAction; 9] = [
+const ACTIONS: [ProjectAction; 11] = [
     ProjectAction::ViewPage,
     ProjectAction::View,
     ProjectAction::Clone,
+    ProjectAction::Configure,
+    ProjectAction::Export,
     ProjectAction::AuditTrail,
     ProjectAction::Update,
     ProjectAction::Share,
@@ -60,12 +64,16 @@ fn expected(role: Role, action: ProjectAction) -> StatusCode {
     match role {
         Role::Owner | Role::Admin => StatusCode::OK,
         Role::GroupMember | Role::GroupMaintainer => match action {
-            ViewPage | View | Clone => StatusCode::OK,
-            AuditTrail | Update | Share | Transfer | Archive | Delete => StatusCode::FORBIDDEN,
+            ViewPage | View | Clone | Export => StatusCode::OK,
+            Configure | AuditTrail | Update | Share | Transfer | Archive | Delete => {
+                StatusCode::FORBIDDEN
+            }
         },
         Role::OtherUser => StatusCode::NOT_FOUND,
         // Without a session nothing is revealed either way; pages send to the login page.
-        Role::Anonymous | Role::DisabledUser if action == ViewPage => StatusCode::SEE_OTHER,
+        Role::Anonymous | Role::DisabledUser if matches!(action, ViewPage | Export) => {
+            StatusCode::SEE_OTHER
+        }
         Role::Anonymous | Role::DisabledUser => StatusCode::UNAUTHORIZED,
     }
 }
@@ -76,6 +84,10 @@ async fn attempt(client: &Client, action: ProjectAction, slug: &str, group: &str
         ProjectAction::ViewPage => {
             return client.get(&format!("/projects/{slug}")).await.status();
         }
+        ProjectAction::Export => {
+            return client.get(&format!("/export/{slug}")).await.status();
+        }
+        ProjectAction::Configure => vec![("slug", slug), ("machine", "qemuarm64")],
         ProjectAction::View => vec![("slug", slug)],
         ProjectAction::Clone => vec![("slug", slug), ("name", "Copy"), ("new_slug", &clone_slug)],
         ProjectAction::AuditTrail => vec![("slug", slug), ("page", "1")],
@@ -90,7 +102,8 @@ async fn attempt(client: &Client, action: ProjectAction, slug: &str, group: &str
         ProjectAction::Delete => vec![("slug", slug), ("confirm", slug)],
     };
     let endpoint = match action {
-        ProjectAction::ViewPage => unreachable!("handled above"),
+        ProjectAction::ViewPage | ProjectAction::Export => unreachable!("handled above"),
+        ProjectAction::Configure => "save_basics",
         ProjectAction::View => "project",
         ProjectAction::Clone => "clone_project",
         ProjectAction::AuditTrail => "project_audit",
