@@ -2,12 +2,12 @@
 //! reset password, grant/revoke admin.
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
-use super::layout::AdminTabs;
+use super::layout::{AdminTabs, SessionUser};
 use super::pagination::Pagination;
 use super::status::ErrorPage;
 use crate::api::users::{ChangeUser, CreateUser, ResetUserPassword, list_users};
 use crate::domain::{DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX};
-use crate::types::{CurrentUser, Page, UserChange, UserView};
+use crate::types::{Page, UserChange, UserId, UserView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -52,6 +52,10 @@ pub fn UsersPage() -> impl IntoView {
         <Title text="Users" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let me = match use_context::<SessionUser>() {
+                    Some(SessionUser(user)) => user.await.ok().flatten().map(|u| u.id),
+                    None => None,
+                };
                 match users.await {
                     Ok(list) => view! {
                         <AdminTabs />
@@ -66,7 +70,7 @@ pub fn UsersPage() -> impl IntoView {
                         <Show when=move || matches!(reset.value().get(), Some(Ok(())))>
                             <p class="notice" role="status">"Password reset. The user's sessions have ended."</p>
                         </Show>
-                        <UserTable list search=search() change reset />
+                        <UserTable list search=search() me change reset />
                     }
                     .into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
@@ -116,6 +120,7 @@ fn CreateUserForm(action: ServerAction<CreateUser>) -> impl IntoView {
 fn UserTable(
     list: Page<UserView>,
     search: String,
+    me: Option<UserId>,
     change: ServerAction<ChangeUser>,
     reset: ServerAction<ResetUserPassword>,
 ) -> impl IntoView {
@@ -134,7 +139,6 @@ fn UserTable(
         list.total
     );
     let (page, pages) = (list.page, list.page_count());
-    let me = use_context::<CurrentUser>().map(|u| u.id);
     view! {
         <div class="table-wrap">
             <table class="cards users">

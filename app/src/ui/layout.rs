@@ -2,32 +2,43 @@
 
 use super::status::ErrorPage;
 use crate::api::auth::{Logout, whoami};
+use crate::error::AppError;
 use crate::types::CurrentUser;
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 use leptos_router::hooks::use_location;
 
+/// The logged-in user, loaded once by the layout for every page under it.
+#[derive(Clone, Copy)]
+pub struct SessionUser(pub Resource<Result<Option<CurrentUser>, AppError>>);
+
+/// The top bar waits for the user; the page does not wait inside it. A page built inside
+/// the top bar's suspended view would be built (and its data loaded) once per rendering
+/// pass on the server.
 #[component]
 pub fn Layout() -> impl IntoView {
     let user = Resource::new(|| (), |_| whoami());
+    provide_context(SessionUser(user));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match user.await {
-                    Ok(Some(user)) => view! { <Frame user /> }.into_any(),
-                    Ok(None) => view! { <ErrorPage error=crate::error::AppError::Unauthenticated /> }.into_any(),
+                    Ok(Some(user)) => view! { <TopBar user /> }.into_any(),
+                    Ok(None) => view! { <ErrorPage error=AppError::Unauthenticated /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
         </Suspense>
+        <main class="content">
+            <Outlet />
+        </main>
     }
 }
 
 #[component]
-fn Frame(user: CurrentUser) -> impl IntoView {
+fn TopBar(user: CurrentUser) -> impl IntoView {
     let is_admin = user.is_admin;
     let name = user.display_name.clone();
-    provide_context(user);
     let location = use_location();
     let in_admin = move || location.pathname.get().starts_with("/admin/");
     let logout = ServerAction::<Logout>::new();
@@ -59,9 +70,6 @@ fn Frame(user: CurrentUser) -> impl IntoView {
                 </div>
             </details>
         </header>
-        <main class="content">
-            <Outlet />
-        </main>
     }
 }
 
