@@ -14,5 +14,6 @@ pub mod ssr;
 pub mod types;
 pub mod ui;
 pub mod url;
+pub mod workflow;
 
 pub use ui::{App, shell};

@@ -9,6 +9,7 @@ mod m20261124_000001_create_accounts;
 mod m20261127_000001_create_instance_settings;
 mod m20261127_000002_create_groups_and_projects;
 mod m20261127_000003_create_configuration_revisions;
+mod m20261127_000004_create_workflow_engine;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_instance_settings::Migration),
             Box::new(m20261127_000002_create_groups_and_projects::Migration),
             Box::new(m20261127_000003_create_configuration_revisions::Migration),
+            Box::new(m20261127_000004_create_workflow_engine::Migration),
         ]
     }
 }

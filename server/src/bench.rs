@@ -64,6 +64,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             database_url,
             requests,
         } => projects_bench(database_url, requests).await,
+        BenchCommand::Engine { database_url } => crate::engine_bench::run(database_url).await,
     }
 }
 
@@ -84,15 +85,7 @@ struct Figures {
 
 async fn projects_bench(database_url: Option<String>, requests: usize) -> anyhow::Result<()> {
     ensure!(requests > 0, "--requests must be at least 1");
-    let dir = tempfile::Builder::new()
-        .prefix("kiln-bench-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let store = StoreSettings {
-        data_dir: dir.path().join("data"),
-        database_url: database_url
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("kiln.db").display())),
-    };
+    let (dir, store) = scratch_store(database_url)?;
 
     let started = Instant::now();
     let db = database::connect(&store).await?;
@@ -136,9 +129,25 @@ async fn projects_bench(database_url: Option<String>, requests: usize) -> anyhow
     dir.close().context("cannot delete the temporary directory")
 }
 
+/// A temporary directory, and a store in it: the given database, or a SQLite file there.
+pub(crate) fn scratch_store(
+    database_url: Option<String>,
+) -> anyhow::Result<(tempfile::TempDir, StoreSettings)> {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-bench-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let store = StoreSettings {
+        data_dir: dir.path().join("data"),
+        database_url: database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("kiln.db").display())),
+    };
+    Ok((dir, store))
+}
+
 /// Refuses a database that holds any table: the bench fills it, and must not mix its rows
 /// with someone's data.
-async fn refuse_unless_empty(db: &DatabaseConnection, url: &str) -> anyhow::Result<()> {
+pub(crate) async fn refuse_unless_empty(db: &DatabaseConnection, url: &str) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
     let sql = if backend == DbBackend::Sqlite {
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"

@@ -71,6 +71,13 @@ pub enum BenchCommand {
         #[arg(long, value_name = "N", default_value_t = 500)]
         requests: usize,
     },
+    /// Time the workflow engine: milliseconds per step of a 40-step sequence of built-in
+    /// steps, and of steps that go through the workitem outbox.
+    Engine {
+        /// A scratch database [default: SQLite in a temporary directory, deleted afterwards]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

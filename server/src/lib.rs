@@ -7,6 +7,8 @@ pub mod audit_export;
 pub mod bench;
 pub mod config;
 pub mod database;
+pub mod engine;
+pub mod engine_bench;
 pub mod health;
 pub mod project_cli;
 pub mod project_transfer;

@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::{audit_export, database, health, project_transfer, web};
 use anyhow::Context;
+use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::engine;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
@@ -58,6 +61,9 @@ impl Application {
                 ),
             }
         }
+        app::ssr::processes::participants::ensure_standard(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot register the standard participants: {e}"))?;
         app::ssr::password::warm_up().await;
 
         let listener = TcpListener::bind(settings.listen)
@@ -75,6 +81,7 @@ impl Application {
             db,
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),
+            engine: EngineHandle::default(),
             leptos_options,
         };
         let router = router(state.clone(), &settings);
@@ -103,6 +110,10 @@ impl Application {
         let audit = tokio::spawn(every(AUDIT_SWEEP_INTERVAL, shutdown.clone(), move || {
             sweep_audit_log(db.clone())
         }));
+        let runner = tokio::spawn(
+            engine::Runner::new(self.state.db.clone(), self.state.engine.clone())
+                .run_until_stopped(shutdown.clone()),
+        );
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -111,7 +122,7 @@ impl Application {
             .await
             .context("server error")?;
         shutdown.cancel();
-        let _ = tokio::join!(sessions, audit);
+        let _ = tokio::join!(sessions, audit, runner);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ pub mod files;
 pub mod groups;
 pub mod password;
 pub mod policy;
+pub mod processes;
 pub mod project_file;
 pub mod projects;
 pub mod request;

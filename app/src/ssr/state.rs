@@ -42,5 +42,6 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     /// Where Kiln keeps files: the SQLite database, and what it stores for projects.
     pub data_dir: Arc<PathBuf>,
+    pub engine: super::processes::EngineHandle,
     pub leptos_options: LeptosOptions,
 }

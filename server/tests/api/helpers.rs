@@ -139,6 +139,7 @@ impl Backend {
             .expect("application starts");
         let address = application.local_addr().expect("bound address");
         let db = application.state().db.clone();
+        let engine = application.state().engine.clone();
         let shutdown = CancellationToken::new();
         tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
@@ -149,6 +150,7 @@ impl Backend {
                 .unwrap_or_else(|| format!("http://{address}")),
             db,
             data_dir: settings.store.data_dir.clone(),
+            engine,
             shutdown,
             postgres_database,
             _dir: dir,
@@ -165,6 +167,8 @@ pub struct TestApp {
     pub db: sea_orm::DatabaseConnection,
     /// The data directory, where Kiln stores files for projects.
     pub data_dir: std::path::PathBuf,
+    /// The engine's cache and wake-up bell, shared with the running application.
+    pub engine: app::ssr::processes::EngineHandle,
     shutdown: CancellationToken,
     postgres_database: Option<String>,
     _dir: tempfile::TempDir,

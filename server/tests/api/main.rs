@@ -10,6 +10,7 @@ mod audit;
 mod audit_trail;
 mod auth;
 mod configuration;
+mod engine;
 mod groups;
 mod projects;
 mod security;

@@ -4,10 +4,17 @@
 
 pub mod audit_log;
 pub mod configuration_revisions;
+pub mod engine_messages;
 pub mod group_members;
 pub mod groups;
 pub mod instance_settings;
 pub mod login_throttle;
+pub mod participants;
+pub mod process_definition_versions;
+pub mod process_definitions;
+pub mod process_history;
+pub mod process_instances;
 pub mod projects;
 pub mod sessions;
 pub mod users;
+pub mod workitems;

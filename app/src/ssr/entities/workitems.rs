@@ -1,0 +1,29 @@
+//! A workitem for a worker or a person: the outbox row a transition writes, and its lease.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "workitems")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub instance_id: i64,
+    /// The interpreter's workitem number within the instance.
+    pub seq: i64,
+    pub attempt: i32,
+    pub flow_id: i64,
+    pub participant: String,
+    pub params: String,
+    pub fields: String,
+    /// `queued`, `dispatched`, `replied` or `retracted`.
+    pub state: String,
+    pub worker_id: Option<i64>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,23 @@
+//! The workflow engine's data layer: the participant registry, stored definitions and their
+//! versions, and process instances with their durable message queue and workitems.
+
+pub mod definitions;
+pub mod instances;
+pub mod participants;
+
+pub use definitions::{DefinitionCache, Scope};
+
+/// What request handlers share with the engine's runner: the parsed-definition cache and the
+/// bell that wakes the runner when a message has been queued.
+#[derive(Clone, Default)]
+pub struct EngineHandle {
+    pub cache: DefinitionCache,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl EngineHandle {
+    /// Tells the runner that a message is waiting (call after the commit that queued it).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}

@@ -1,0 +1,82 @@
+//! The engine's runner: handles queued messages as they fall due, one transaction each, and
+//! sleeps until the next one is due or a new one is queued.
+
+use std::time::Duration;
+
+use app::error::AppError;
+use app::ssr::processes::EngineHandle;
+use app::ssr::processes::instances::{self, Handled};
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+/// Messages handled before the runner looks at the queue again.
+const BATCH: u64 = 256;
+/// The longest the runner sleeps without looking at the queue (messages queued by another
+/// server process on the same database wake nobody here).
+const MAX_IDLE: Duration = Duration::from_millis(500);
+/// The pause after a database error before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+pub struct Runner {
+    db: DatabaseConnection,
+    engine: EngineHandle,
+}
+
+/// What one round of the runner did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    Worked(Handled),
+    EmptyQueue,
+}
+
+impl Runner {
+    pub fn new(db: DatabaseConnection, engine: EngineHandle) -> Self {
+        Self { db, engine }
+    }
+
+    /// Handles the messages due now (at most one batch).
+    pub async fn try_execute_task(&self) -> Result<ExecutionOutcome, AppError> {
+        let handled =
+            instances::handle_due(&self.db, &self.engine.cache, Utc::now(), BATCH).await?;
+        Ok(if handled.messages == 0 && handled.conflicts == 0 {
+            ExecutionOutcome::EmptyQueue
+        } else {
+            ExecutionOutcome::Worked(handled)
+        })
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        loop {
+            let pause = match self.try_execute_task().await {
+                Ok(ExecutionOutcome::Worked(_)) => {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(ExecutionOutcome::EmptyQueue) => self.until_next_due().await,
+                Err(error) => {
+                    tracing::warn!(%error, "the engine could not handle its queue");
+                    ERROR_BACKOFF
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.engine.wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        match instances::next_due(&self.db).await {
+            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(MAX_IDLE),
+            Ok(None) => MAX_IDLE,
+            Err(error) => {
+                tracing::warn!(%error, "the engine could not read its queue");
+                ERROR_BACKOFF
+            }
+        }
+    }
+}
