@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use app::ssr::audit::Actor;
+use app::ssr::entities::engine_messages::{Column as MessageColumn, Entity as Messages};
 use app::ssr::entities::process_definitions::Entity as Definitions;
 use app::ssr::entities::process_history::{Column as HistoryColumn, Entity as History};
+use app::ssr::entities::process_instances::{Column as InstanceColumn, Entity as Instances};
 use app::ssr::entities::workitems::{
     Column as WorkitemColumn, Entity as Workitems, Model as Workitem,
 };
@@ -14,6 +16,7 @@ use app::ssr::processes::definitions::{self, SaveError};
 use app::ssr::processes::instances::{self, ReplyRefused};
 use app::workflow::definition::Fields;
 use app::workflow::engine::{Message, Outcome};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
@@ -25,6 +28,7 @@ on_each_database!(
     replies_are_fenced_by_attempt,
     instances_keep_the_versions_they_started_with,
     cancel_runs_on_cancel_and_is_audited,
+    a_message_that_fails_does_not_hold_up_the_queue,
 );
 
 fn fields(value: Value) -> Fields {
@@ -286,4 +290,29 @@ async fn cancel_runs_on_cancel_and_is_audited(app: TestApp) {
             .len(),
         1
     );
+}
+
+async fn a_message_that_fails_does_not_hold_up_the_queue(app: TestApp) {
+    save(&app, "name: quick\nprocess: { participant: noop }\n").await;
+    let broken = launch(&app, "quick", json!({})).await;
+    wait_for_status(&app, broken, "finished").await;
+    // Its state becomes unreadable, and a message waits for it, first in the queue.
+    Instances::update_many()
+        .col_expr(InstanceColumn::State, Expr::value("not an instance"))
+        .filter(InstanceColumn::Id.eq(broken))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    instances::enqueue(&app.db, broken, &Message::Resume, chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let next = launch(&app, "quick", json!({})).await;
+    wait_for_status(&app, next, "finished").await;
+    let stuck = Messages::find()
+        .filter(MessageColumn::InstanceId.eq(broken))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stuck, 1, "the failed message stays queued");
 }

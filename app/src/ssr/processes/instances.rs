@@ -275,6 +275,8 @@ pub struct Handled {
     pub dispatched: usize,
     /// Transitions that lost a race with another handler and will be retried.
     pub conflicts: usize,
+    /// Messages that failed (the cause is logged) and stay queued.
+    pub failures: usize,
 }
 
 /// Handles up to `limit` messages due at `now`, oldest first, each in its own transaction.
@@ -293,13 +295,20 @@ pub async fn handle_due(
         .map_err(db_error)?;
     let mut handled = Handled::default();
     for message in due {
-        match transition(db, cache, message, now).await? {
-            Transition::Done { dispatched } => {
+        let (id, instance) = (message.id, message.instance_id);
+        match transition(db, cache, message, now).await {
+            Ok(Transition::Done { dispatched }) => {
                 handled.messages += 1;
                 handled.dispatched += dispatched;
             }
-            Transition::Conflict => handled.conflicts += 1,
-            Transition::Gone => {}
+            Ok(Transition::Conflict) => handled.conflicts += 1,
+            Ok(Transition::Gone) => {}
+            // The message stays queued and is tried again next round; the ones after it
+            // are not held up.
+            Err(error) => {
+                tracing::warn!(%error, message = id, instance, "an engine message could not be handled");
+                handled.failures += 1;
+            }
         }
     }
     Ok(handled)
