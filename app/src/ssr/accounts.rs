@@ -7,8 +7,9 @@ use super::session_store::end_user_sessions;
 use super::{db_error, password, users};
 use crate::domain::{DisplayName, Email, Password, Username};
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{CurrentUser, UserChange, UserId, UserView};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, IntoActiveModel, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, IntoActiveModel};
 use serde_json::json;
 
 /// What an administrator (or the command line) submits to create an account.
@@ -31,7 +32,7 @@ pub async fn create_user(
     let password = Password::parse(input.password, "password")?;
     let password_hash = password::hash(&password).await?;
 
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let user = users::insert(
         &txn,
         users::NewUser {
@@ -73,7 +74,7 @@ pub async fn change_user(
             "You cannot change your own account's status or role here.",
         ));
     }
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let user = existing(&txn, target).await?;
     let removes_admin = user.is_admin
         && !user.is_disabled
@@ -119,7 +120,7 @@ async fn set_password(
     action: &str,
 ) -> Result<(), AppError> {
     let password_hash = password::hash(password).await?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let user = existing(&txn, target).await?;
     let username = user.username.clone();
     let mut row = user.into_active_model();
@@ -179,7 +180,7 @@ pub async fn update_profile(
     let username = Username::parse(&user.username)?;
     let display_name = DisplayName::parse(display_name, &username)?;
     let email = Email::parse(email)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let mut row = existing(&txn, user.id).await?.into_active_model();
     row.display_name = Set(display_name.as_str().to_owned());
     row.email = Set(email.into_inner());

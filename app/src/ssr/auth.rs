@@ -8,9 +8,10 @@ use super::throttle::{self, Scope};
 use super::{db_error, password, users};
 use crate::domain::Username;
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{CurrentUser, UserId};
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::net::SocketAddr;
 use tower_sessions::Session;
@@ -137,7 +138,7 @@ pub async fn login(
         Some(user) if verified && !user.is_disabled => user,
         found => {
             let disabled = verified && found.as_ref().is_some_and(|u| u.is_disabled);
-            let txn = db.begin().await.map_err(db_error)?;
+            let txn = begin_write(db).await?;
             throttle::record_failure(&txn, settings, Scope::Account, username).await?;
             throttle::record_failure(&txn, settings, Scope::Address, &address).await?;
             let name: String = username.trim().chars().take(64).collect();
@@ -162,7 +163,7 @@ pub async fn login(
     };
 
     let current = CurrentUser::from(&user);
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     throttle::clear(&txn, Scope::Account, username).await?;
     users::touch_login(&txn, current.id).await?;
     let event = Event::new(

@@ -12,12 +12,13 @@ use crate::configuration::{
     bblayers_conf, effective_infrastructure, local_conf,
 };
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{CurrentUser, Page};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::json;
 
@@ -106,7 +107,7 @@ pub async fn change_infrastructure_defaults(
     actor: &Actor,
     change: Change,
 ) -> Result<Vec<Variable>, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     // The defaults are checked as the build variables of a configuration of their own.
     let holder = Configuration {
         variables: infrastructure_defaults(&txn).await?,
@@ -286,7 +287,7 @@ pub async fn change(
     change: Change,
 ) -> Result<Option<u32>, AppError> {
     refuse_if_archived(project)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let (config, _) = current(&txn, project).await?;
     let (next, summary) = config.apply(change)?;
     let number = store(&txn, actor, project, &next, &summary).await?;
@@ -304,7 +305,7 @@ pub async fn restore(
     restore_infrastructure: bool,
 ) -> Result<Option<u32>, AppError> {
     refuse_if_archived(project)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let (current_config, _) = current(&txn, project).await?;
     let mut restored = revision(&txn, project, number).await?;
     if !restore_infrastructure {

@@ -9,12 +9,13 @@ use super::policy::GroupFacts;
 use super::{db_error, like_escaped, paginate, users};
 use crate::domain::{GroupName, Username};
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{GroupDetail, GroupId, GroupMember, GroupView, Membership, Page, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -194,7 +195,7 @@ pub async fn create(
     name: &str,
 ) -> Result<GroupView, AppError> {
     let name = GroupName::parse(name)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let inserted = groups::ActiveModel {
         name: Set(name.as_str().to_owned()),
         created_at: Set(Utc::now()),
@@ -228,7 +229,7 @@ pub async fn rename(
     name: &str,
 ) -> Result<GroupView, AppError> {
     let name = GroupName::parse(name)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let group = by_id(&txn, id).await?;
     let old = group.name.clone();
     let mut row: groups::ActiveModel = group.into();
@@ -254,7 +255,7 @@ pub async fn rename(
 
 /// Deletes a group; its projects keep their owners and lose the group's permissions.
 pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: GroupId) -> Result<(), AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let group = by_id(&txn, id).await?;
     let projects = Projects::find()
         .filter(ProjectColumn::GroupId.eq(id.0))
@@ -303,7 +304,7 @@ pub async fn add_member(
     maintainer: bool,
 ) -> Result<(), AppError> {
     let username = Username::parse(username)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let group = by_id(&txn, id).await?;
     let user = users::by_username(&txn, &username)
         .await?
@@ -366,7 +367,7 @@ pub async fn remove_member(
     id: GroupId,
     user: UserId,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let group = by_id(&txn, id).await?;
     let row = member(&txn, id, user).await?;
     let username = users::by_id(&txn, user)
@@ -398,7 +399,7 @@ pub async fn set_maintainer(
     user: UserId,
     maintainer: bool,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let group = by_id(&txn, id).await?;
     let row = member(&txn, id, user).await?;
     let username = users::by_id(&txn, user)

@@ -29,6 +29,25 @@ pub fn db_error(error: sea_orm::DbErr) -> crate::error::AppError {
     crate::error::AppError::Internal
 }
 
+/// Starts a transaction that is going to write.
+///
+/// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`). A deferred transaction
+/// that reads first and writes later cannot upgrade its lock once another connection has
+/// committed in between: SQLite fails it at once, busy timeout or not, and the request would
+/// answer 500. Taken at the start, the lock waits its turn instead. PostgreSQL ignores the
+/// mode.
+pub async fn begin_write(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, crate::error::AppError> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+    .map_err(db_error)
+}
+
 /// A LIKE pattern: `before`, then `literal` with its wildcards escaped, then `after`.
 pub fn like_escaped(before: &str, literal: &str, after: &str) -> sea_orm::sea_query::LikeExpr {
     let mut pattern = String::with_capacity(before.len() + literal.len() + after.len() + 4);

@@ -11,8 +11,9 @@ use super::projects::changes::{self, NewProject};
 use super::{configurations, db_error};
 use crate::configuration::{Configuration, Layer, LayerSource, Variable, VariableKind};
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{CurrentUser, Permissions};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -297,7 +298,7 @@ pub async fn import(
     } else {
         slug.trim().to_owned()
     };
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let input = NewProject {
         name: &parsed.name,
         slug: &slug,

@@ -7,10 +7,9 @@ use super::entities::audit_log::{Column as AuditColumn, Entity as AuditLog};
 use super::{db_error, settings};
 use crate::domain::RetentionDays;
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
 const AUDIT_RETENTION_KEY: &str = "audit.retention_days";
@@ -31,7 +30,7 @@ pub async fn set_audit_retention(
     actor: &Actor,
     days: Option<RetentionDays>,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let before = audit_retention(&txn).await?;
     let value = days.map(|days| days.get().to_string());
     settings::put(&txn, actor, AUDIT_RETENTION_KEY, value).await?;
@@ -63,7 +62,7 @@ pub async fn apply_audit_retention(db: &DatabaseConnection) -> Result<u64, AppEr
         return Ok(0);
     };
     let cutoff = Utc::now() - chrono::Duration::days(i64::from(days.get()));
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let deleted = AuditLog::delete_many()
         .filter(AuditColumn::At.lt(cutoff))
         .exec(&txn)

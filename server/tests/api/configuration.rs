@@ -13,6 +13,7 @@ on_each_database!(
     configure_permission_and_infrastructure_are_enforced,
     export_then_import_gives_the_same_file,
     invalid_project_files_create_nothing,
+    simultaneous_saves_all_succeed,
 );
 
 async fn ok(client: &Client, endpoint: &str, form: &[(&str, &str)]) -> Value {
@@ -572,4 +573,38 @@ async fn invalid_project_files_create_nothing(app: TestApp) {
     let list = ok(&admin, "list_projects", &[("query[tab]", "All")]).await;
     assert_eq!(list["total"], 0, "nothing was created");
     ok(&admin, "import_project", &[("file", good)]).await;
+}
+
+/// Saves that read before they write, all at once: none may fail for the database's locking
+/// (on SQLite a transaction that reads first must not have to upgrade its lock later).
+async fn simultaneous_saves_all_succeed(app: TestApp) {
+    let client = app.admin().await;
+    const PROJECTS: usize = 16;
+    let mut ids = Vec::new();
+    for i in 0..PROJECTS {
+        let project = create_project(&client, &format!("parallel-{i}"), &[]).await;
+        ids.push(project["id"].to_string());
+    }
+    let mut saves = tokio::task::JoinSet::new();
+    for i in 0..PROJECTS {
+        let client = client.clone();
+        saves.spawn(async move {
+            let slug = format!("parallel-{i}");
+            let form = [("slug", slug.as_str()), ("machine", "qemux86-64")];
+            let response = client.call("save_basics", &form).await;
+            (response.status(), response.text().await.unwrap())
+        });
+    }
+    while let Some(result) = saves.join_next().await {
+        let (status, body) = result.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for id in ids {
+        assert_eq!(
+            audit_rows(&app, "project.configure", "project", &id)
+                .await
+                .len(),
+            1
+        );
+    }
 }

@@ -281,6 +281,7 @@ pub async fn audit_count(app: &TestApp) -> u64 {
         .expect("audit count")
 }
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     jar: Arc<Jar>,

@@ -1,13 +1,14 @@
 //! Stored process definitions: saving a checked text as a new version, and finding the
 //! versions a launch pins.
 
+use crate::ssr::begin_write;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::json;
 
@@ -117,7 +118,7 @@ pub async fn save(
     scope: Scope,
     source: &str,
 ) -> Result<Saved, SaveError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let known = known_names(&txn, scope).await?;
     let definition = parse_definition(source, &known).map_err(SaveError::Invalid)?;
     let tree = serde_json::to_string(&definition).map_err(|error| {

@@ -6,13 +6,14 @@
 //! transaction. If the process dies at any point, either all of that happened or none of it,
 //! and the message is still queued; so no step completes twice and none is lost.
 
+use crate::ssr::begin_write;
 use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -49,7 +50,7 @@ pub async fn launch(
     name: &str,
     fields: Fields,
 ) -> Result<i64, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let id = launch_in(&txn, cache, actor, scope, name, fields).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(id)
@@ -180,7 +181,7 @@ pub async fn control(
         Message::Reapply { .. } => "reapply",
         _ => return Err(AppError::invalid("command", "not a control command")),
     };
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let row = Instances::find_by_id(instance_id)
         .one(&txn)
         .await
@@ -219,7 +220,7 @@ pub async fn reply(
     outcome: Outcome,
     by: &str,
 ) -> Result<Result<i64, ReplyRefused>, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let Some(row) = Workitems::find_by_id(workitem_id)
         .one(&txn)
         .await
@@ -340,7 +341,7 @@ async fn transition(
     message: engine_messages::Model,
     now: DateTime<Utc>,
 ) -> Result<Transition, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let deleted = Messages::delete_by_id(message.id)
         .exec(&txn)
         .await

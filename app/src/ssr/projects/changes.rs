@@ -8,11 +8,12 @@ use super::{Project, is_member};
 use crate::configuration::Configuration;
 use crate::domain::{Description, ProjectName, Slug, Username};
 use crate::error::AppError;
+use crate::ssr::begin_write;
 use crate::types::{CurrentUser, GroupId, Permissions, UserId};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, SqlErr, TransactionTrait,
+    IntoActiveModel, SqlErr,
 };
 use serde_json::json;
 use std::path::Path;
@@ -126,7 +127,7 @@ pub async fn create(
     owner: &CurrentUser,
     input: NewProject<'_>,
 ) -> Result<Project, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let project = insert_new(&txn, owner, input).await?;
     let summary = format!("Created project {}", project.slug);
     let group = match project.group_id {
@@ -164,7 +165,7 @@ pub async fn update_details(
     let name = ProjectName::parse(name)?;
     let description = Description::parse(description)?;
     let before = json!({ "name": project.name, "description": project.description });
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let mut row = project.into_active_model();
     row.name = Set(name.as_str().to_owned());
     row.description = Set(description.as_str().to_owned());
@@ -190,7 +191,7 @@ pub async fn set_sharing(
     group_permissions: Permissions,
     other_permissions: Permissions,
 ) -> Result<Project, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let new_group = check_group(&txn, user, group).await?;
     let group_permissions = match new_group {
         Some(_) => group_permissions.normalized(),
@@ -235,7 +236,7 @@ pub async fn transfer(
 ) -> Result<Project, AppError> {
     let username =
         Username::parse(new_owner).map_err(|e| AppError::invalid("owner", e.message()))?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let owner = users::by_username(&txn, &username)
         .await?
         .filter(|user| !user.is_disabled)
@@ -278,7 +279,7 @@ pub async fn set_archived(
             format!("The project is {state}."),
         ));
     }
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let mut row = project.into_active_model();
     row.archived_at = Set(archived.then(Utc::now));
     let project = save(&txn, row).await?;
@@ -307,7 +308,7 @@ pub async fn delete(
             format!("Type the project's slug, {}, to delete it.", project.slug),
         ));
     }
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     Projects::delete_by_id(project.id)
         .exec(&txn)
         .await
@@ -336,7 +337,7 @@ pub async fn clone(
     let name = ProjectName::parse(name)?;
     let slug = Slug::parse(slug, "new_slug")?;
     let description = Description::parse(&source.description)?;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = begin_write(db).await?;
     let row = new_row(&slug, &name, &description, user.id);
     let project = insert(&txn, row, &slug, "new_slug").await?;
     // Secret values stay behind; infrastructure overrides come along for administrators only.
