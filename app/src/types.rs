@@ -67,6 +67,28 @@ impl<T> Page<T> {
     pub fn last_index(&self) -> u64 {
         self.first_index() + self.items.len() as u64 - u64::from(!self.items.is_empty())
     }
+
+    /// Where this page stands in the list, for the navigation under it.
+    pub fn position(&self) -> PagePosition {
+        PagePosition {
+            page: self.page,
+            pages: self.page_count(),
+            summary: format!(
+                "Showing {}–{} of {}",
+                self.first_index(),
+                self.last_index(),
+                self.total
+            ),
+        }
+    }
+}
+
+/// A page's number, the number of pages, and what the page shows ("Showing 26–50 of 120").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePosition {
+    pub page: u64,
+    pub pages: u64,
+    pub summary: String,
 }
 
 /// What an administrator may change about another account.

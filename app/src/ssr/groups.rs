@@ -361,6 +361,21 @@ pub async fn member(
         .ok_or_else(|| AppError::invalid("user", "That user is not a member of this group."))
 }
 
+/// The group, the membership of `user` in it (which must exist) and the user's name.
+async fn member_of(
+    conn: &impl ConnectionTrait,
+    id: GroupId,
+    user: UserId,
+) -> Result<(Group, group_members::Model, String), AppError> {
+    let group = by_id(conn, id).await?;
+    let row = member(conn, id, user).await?;
+    let username = users::by_id(conn, user)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    Ok((group, row, username))
+}
+
 pub async fn remove_member(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -368,12 +383,7 @@ pub async fn remove_member(
     user: UserId,
 ) -> Result<(), AppError> {
     let txn = begin_write(db).await?;
-    let group = by_id(&txn, id).await?;
-    let row = member(&txn, id, user).await?;
-    let username = users::by_id(&txn, user)
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
+    let (group, row, username) = member_of(&txn, id, user).await?;
     GroupMembers::delete_by_id((id.0, user.0))
         .exec(&txn)
         .await
@@ -400,12 +410,7 @@ pub async fn set_maintainer(
     maintainer: bool,
 ) -> Result<(), AppError> {
     let txn = begin_write(db).await?;
-    let group = by_id(&txn, id).await?;
-    let row = member(&txn, id, user).await?;
-    let username = users::by_id(&txn, user)
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
+    let (group, row, username) = member_of(&txn, id, user).await?;
     let mut active: group_members::ActiveModel = row.into();
     active.is_maintainer = Set(maintainer);
     active.update(&txn).await.map_err(db_error)?;

@@ -2,7 +2,7 @@
 
 use super::forms::{FormError, field_message, form_message};
 use super::layout::AdminTabs;
-use super::pagination::Pagination;
+use super::pagination::{Pagination, page_number};
 use super::status::ErrorPage;
 use crate::api::audit::{AUDIT_EXPORT_MAX, SetAuditRetention, audit_retention, list_audit};
 use crate::domain::{AUDIT_FILTER_MAX, RETENTION_DAYS_MAX};
@@ -52,13 +52,7 @@ pub fn AuditPage() -> impl IntoView {
             to: get("to"),
         }
     };
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
+    let page = page_number(query);
     let entries = Resource::new(
         move || (filter(), page()),
         |(filter, page)| list_audit(filter, page),
@@ -139,13 +133,8 @@ fn AuditTable(list: Page<AuditEntry>, filter: AuditFilter) -> impl IntoView {
         }
         .into_any();
     }
-    let summary = format!(
-        "Showing {}–{} of {}, newest first",
-        list.first_index(),
-        list.last_index(),
-        list.total
-    );
-    let (page, pages) = (list.page, list.page_count());
+    let mut position = list.position();
+    position.summary.push_str(", newest first");
     let page_filter = filter.clone();
     let page_href =
         move |page: u64| with_query("/admin/audit", format!("page={page}"), &page_filter);
@@ -168,7 +157,7 @@ fn AuditTable(list: Page<AuditEntry>, filter: AuditFilter) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-        <Pagination page pages summary href=Callback::new(page_href) />
+        <Pagination position href=Callback::new(page_href) />
     }
     .into_any()
 }

@@ -3,7 +3,7 @@
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
 use super::layout::AdminTabs;
-use super::pagination::Pagination;
+use super::pagination::{Pagination, page_number};
 use super::status::ErrorPage;
 use crate::api::groups::{CreateGroup, DeleteGroup, RenameGroup, list_groups};
 use crate::domain::GROUP_NAME_MAX;
@@ -26,13 +26,7 @@ fn page_href(search: &str, page: u64) -> String {
 pub fn GroupsPage() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
+    let page = page_number(query);
     let create = ServerAction::<CreateGroup>::new();
     let rename = ServerAction::<RenameGroup>::new();
     let delete = ServerAction::<DeleteGroup>::new();
@@ -102,13 +96,7 @@ fn GroupTable(
         };
         return view! { <section class="empty-state"><p>{message}</p></section> }.into_any();
     }
-    let summary = format!(
-        "Showing {}–{} of {}",
-        list.first_index(),
-        list.last_index(),
-        list.total
-    );
-    let (page, pages) = (list.page, list.page_count());
+    let position = list.position();
     view! {
         <div class="table-wrap">
             <table class="cards">
@@ -155,7 +143,7 @@ fn GroupTable(
                 </tbody>
             </table>
         </div>
-        <Pagination page pages summary href=Callback::new(move |page| page_href(&search, page)) />
+        <Pagination position href=Callback::new(move |page| page_href(&search, page)) />
     }
     .into_any()
 }

@@ -3,7 +3,7 @@
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
 use super::layout::{AdminTabs, SessionUser};
-use super::pagination::Pagination;
+use super::pagination::{Pagination, page_number};
 use super::status::ErrorPage;
 use crate::api::users::{ChangeUser, CreateUser, ResetUserPassword, list_users};
 use crate::domain::{DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX};
@@ -26,13 +26,7 @@ fn page_href(search: &str, page: u64) -> String {
 pub fn UsersPage() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
+    let page = page_number(query);
 
     let create = ServerAction::<CreateUser>::new();
     let change = ServerAction::<ChangeUser>::new();
@@ -132,13 +126,7 @@ fn UserTable(
         };
         return view! { <section class="empty-state"><p>{message}</p></section> }.into_any();
     }
-    let summary = format!(
-        "Showing {}–{} of {}",
-        list.first_index(),
-        list.last_index(),
-        list.total
-    );
-    let (page, pages) = (list.page, list.page_count());
+    let position = list.position();
     view! {
         <div class="table-wrap">
             <table class="cards users">
@@ -161,7 +149,7 @@ fn UserTable(
                 </tbody>
             </table>
         </div>
-        <Pagination page pages summary href=Callback::new(move |page| page_href(&search, page)) />
+        <Pagination position href=Callback::new(move |page| page_href(&search, page)) />
     }
     .into_any()
 }

@@ -2,7 +2,7 @@
 //! sharing, owner, archive, delete) and the audit trail for its owner and administrators.
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
-use super::pagination::Pagination;
+use super::pagination::{Pagination, page_number};
 use super::project_configuration::{ConfigurationSection, HistorySection};
 use super::projects::{GroupSelect, PermissionBoxes, sharing_label};
 use super::status::{ErrorPage, NotFound};
@@ -309,13 +309,7 @@ fn Delete(slug: String) -> impl IntoView {
 #[component]
 fn AuditTrail(slug: String) -> impl IntoView {
     let query = use_query_map();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
+    let page = page_number(query);
     let for_slug = slug.clone();
     let entries = Resource::new(page, move |page| project_audit(for_slug.clone(), page));
     view! {
@@ -328,8 +322,7 @@ fn AuditTrail(slug: String) -> impl IntoView {
                             <section class="empty-state"><p>"Nothing recorded yet."</p></section>
                         }.into_any(),
                         Ok(list) => {
-                            let summary = format!("Showing {}–{} of {}", list.first_index(), list.last_index(), list.total);
-                            let (page, pages) = (list.page, list.page_count());
+                            let position = list.position();
                             view! {
                                 <div class="table-wrap">
                                     <table class="cards">
@@ -353,7 +346,7 @@ fn AuditTrail(slug: String) -> impl IntoView {
                                         </tbody>
                                     </table>
                                 </div>
-                                <Pagination page pages summary
+                                <Pagination position
                                     href=Callback::new(move |page| format!("/projects/{slug}/audit?page={page}")) />
                             }.into_any()
                         }

@@ -3,7 +3,7 @@
 //! restore. Every save is a new revision.
 
 use super::forms::{ConfirmButton, FormError, field_message, form_message};
-use super::pagination::Pagination;
+use super::pagination::{Pagination, page_number};
 use super::status::ErrorPage;
 use crate::api::configuration::{
     AddLayer, MoveLayer, RemoveLayer, RemoveVariable, RestoreConfiguration, SaveBasics,
@@ -530,13 +530,7 @@ pub fn NewVariableFields(
 #[component]
 pub fn HistorySection(project: ProjectView) -> impl IntoView {
     let query = use_query_map();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
+    let page = page_number(query);
     let restore = ServerAction::<RestoreConfiguration>::new();
     let slug = project.slug.clone();
     let history = Resource::new(
@@ -557,8 +551,7 @@ pub fn HistorySection(project: ProjectView) -> impl IntoView {
                             <section class="empty-state"><p>"The configuration has not been saved yet."</p></section>
                         }.into_any(),
                         Ok(list) => {
-                            let summary = format!("Showing {}–{} of {}", list.first_index(), list.last_index(), list.total);
-                            let (page, pages) = (list.page, list.page_count());
+                            let position = list.position();
                             let newest = list.items.first().map(|r| r.number).filter(|_| list.page == 1);
                             let href_slug = slug.clone();
                             view! {
@@ -593,7 +586,7 @@ pub fn HistorySection(project: ProjectView) -> impl IntoView {
                                         </tbody>
                                     </table>
                                 </div>
-                                <Pagination page pages summary
+                                <Pagination position
                                     href=Callback::new(move |page| format!("/projects/{href_slug}/history?page={page}")) />
                             }.into_any()
                         }

@@ -139,13 +139,7 @@ fn ProjectTable(list: Page<ProjectSummary>, query: ProjectQuery) -> impl IntoVie
         };
         return view! { <section class="empty-state"><p>{message}</p></section> }.into_any();
     }
-    let summary = format!(
-        "Showing {}–{} of {}",
-        list.first_index(),
-        list.last_index(),
-        list.total
-    );
-    let (page, pages) = (list.page, list.page_count());
+    let position = list.position();
     view! {
         <div class="table-wrap">
             <table class="cards projects">
@@ -176,7 +170,7 @@ fn ProjectTable(list: Page<ProjectSummary>, query: ProjectQuery) -> impl IntoVie
                 </tbody>
             </table>
         </div>
-        <Pagination page pages summary href=Callback::new(move |page| href(&ProjectQuery { page, ..query.clone() })) />
+        <Pagination position href=Callback::new(move |page| href(&ProjectQuery { page, ..query.clone() })) />
     }
     .into_any()
 }
