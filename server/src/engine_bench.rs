@@ -30,7 +30,6 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow!("cannot register participants: {e}"))?;
     let cache = DefinitionCache::default();
-    let actor = Actor::system();
     let steps = "    - participant: noop\n".repeat(STEPS);
     save(
         &db,
@@ -48,32 +47,12 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
     let mut outbox = Vec::new();
     for _ in 0..RUNS {
         let started = Instant::now();
-        let id = instances::launch(
-            &db,
-            &cache,
-            &actor,
-            Scope::Global,
-            "noop-chain",
-            Fields::new(),
-        )
-        .await
-        .map_err(|e| anyhow!("launch: {e}"))?;
-        drain(&db, &cache).await?;
+        let id = launch(&db, &cache, "noop-chain").await?;
         finished(&db, id).await?;
         sequential.push(started.elapsed().as_secs_f64() * 1000.0 / STEPS as f64);
 
         let started = Instant::now();
-        let id = instances::launch(
-            &db,
-            &cache,
-            &actor,
-            Scope::Global,
-            "shell-chain",
-            Fields::new(),
-        )
-        .await
-        .map_err(|e| anyhow!("launch: {e}"))?;
-        drain(&db, &cache).await?;
+        let id = launch(&db, &cache, "shell-chain").await?;
         for _ in 0..STEPS {
             let workitem = Workitems::find()
                 .filter(WorkitemColumn::InstanceId.eq(id))
@@ -105,6 +84,20 @@ async fn save(db: &DatabaseConnection, source: &str) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow!("definition: {:?}", app::error::AppError::from(e)))?;
     Ok(())
+}
+
+/// Launches `name` and handles messages until none is due.
+async fn launch(
+    db: &DatabaseConnection,
+    cache: &DefinitionCache,
+    name: &str,
+) -> anyhow::Result<i64> {
+    let actor = Actor::system();
+    let id = instances::launch(db, cache, &actor, Scope::Global, name, Fields::new())
+        .await
+        .map_err(|e| anyhow!("launch: {e}"))?;
+    drain(db, cache).await?;
+    Ok(id)
 }
 
 /// Handles messages until none is due.

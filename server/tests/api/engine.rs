@@ -152,6 +152,20 @@ async fn an_instance_runs_to_its_end_on_the_runner(app: TestApp) {
         ),
     )
     .await;
+    // Launch fields have a size limit, and a refused launch leaves no instance.
+    let huge = fields(json!({ "blob": "x".repeat(instances::MAX_LAUNCH_FIELDS_BYTES) }));
+    let refused = instances::launch(
+        &app.db,
+        &app.engine.cache,
+        &Actor::system(),
+        Scope::Global,
+        "chain",
+        huge,
+    )
+    .await;
+    assert_eq!(refused.unwrap_err().field(), Some("fields"));
+    assert_eq!(Instances::find().count(&app.db).await.unwrap(), 0);
+
     let id = launch(&app, "chain", json!({ "who": "kiln" })).await;
     let end = wait_for_status(&app, id, "finished").await;
     assert_eq!(end["said"], json!("hello kiln"));

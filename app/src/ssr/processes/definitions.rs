@@ -112,6 +112,8 @@ pub async fn known_names(
 
 /// Checks `source` and, when it is valid and differs from the latest version, stores it as
 /// the next version of the definition it names in `scope`, with its audit row.
+/// The caller has checked the permission (`configure` on the project, or an administrator for
+/// a global definition).
 pub async fn save(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -273,11 +275,6 @@ impl DefinitionCache {
                 })
             })
             .collect()
-    }
-
-    /// Remembers a tree just read or saved.
-    pub fn insert(&self, version_id: i64, tree: Arc<Definition>) {
-        self.lock().insert(version_id, tree);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Arc<Definition>>> {

@@ -35,6 +35,9 @@ use crate::workflow::engine::{Effect, Instance, Message, Outcome};
 /// Most subprocess definitions one launch pins.
 pub const MAX_PINNED_DEFINITIONS: usize = 256;
 
+/// Most bytes of launch fields, as JSON.
+pub const MAX_LAUNCH_FIELDS_BYTES: usize = 256 * 1024;
+
 fn internal(what: &str, error: impl std::fmt::Display) -> AppError {
     tracing::error!(%error, "{what}");
     AppError::Internal
@@ -42,6 +45,8 @@ fn internal(what: &str, error: impl std::fmt::Display) -> AppError {
 
 /// Starts an instance of the definition `name` as seen from `scope`, with `fields` over the
 /// definition's defaults. Returns the instance id; the engine takes it from there.
+/// The caller has checked the permission (`build` on the project, or an administrator for a
+/// global definition).
 pub async fn launch(
     db: &DatabaseConnection,
     cache: &DefinitionCache,
@@ -50,22 +55,19 @@ pub async fn launch(
     name: &str,
     fields: Fields,
 ) -> Result<i64, AppError> {
+    let size = serde_json::to_string(&fields).map_or(usize::MAX, |text| text.len());
+    if size > MAX_LAUNCH_FIELDS_BYTES {
+        return Err(AppError::invalid(
+            "fields",
+            format!(
+                "launch fields take at most {} KiB as JSON; these take {} KiB",
+                MAX_LAUNCH_FIELDS_BYTES / 1024,
+                size.div_ceil(1024)
+            ),
+        ));
+    }
     let txn = begin_write(db).await?;
-    let id = launch_in(&txn, cache, actor, scope, name, fields).await?;
-    txn.commit().await.map_err(db_error)?;
-    Ok(id)
-}
-
-/// [`launch`] on a connection the caller commits.
-pub async fn launch_in(
-    conn: &impl ConnectionTrait,
-    cache: &DefinitionCache,
-    actor: &Actor,
-    scope: Scope,
-    name: &str,
-    fields: Fields,
-) -> Result<i64, AppError> {
-    let (names, version_ids, main) = pin(conn, cache, scope, name).await?;
+    let (names, version_ids, main) = pin(&txn, cache, scope, name).await?;
     let mut start = main.fields.clone();
     start.extend(fields);
     let instance = Instance::new(names, start);
@@ -87,10 +89,10 @@ pub async fn launch_in(
         finished_at: Set(None),
         ..Default::default()
     }
-    .insert(conn)
+    .insert(&txn)
     .await
     .map_err(db_error)?;
-    enqueue(conn, row.id, &Message::Launch, now).await?;
+    enqueue(&txn, row.id, &Message::Launch, now).await?;
     let event = AuditEvent::new(
         "process.launch",
         "process",
@@ -98,7 +100,8 @@ pub async fn launch_in(
         format!("Launched {} as process {}", main.name, row.id),
     )
     .details(json!({ "definition": main.name, "versions": version_ids }));
-    audit::record(conn, actor, event).await?;
+    audit::record(&txn, actor, event).await?;
+    txn.commit().await.map_err(db_error)?;
     Ok(row.id)
 }
 
@@ -272,8 +275,6 @@ pub async fn reply(
 pub struct Handled {
     /// Messages handled.
     pub messages: usize,
-    /// Workitems dispatched to workers or people.
-    pub dispatched: usize,
     /// Transitions that lost a race with another handler and will be retried.
     pub conflicts: usize,
     /// Messages that failed (the cause is logged) and stay queued.
@@ -298,10 +299,7 @@ pub async fn handle_due(
     for message in due {
         let (id, instance) = (message.id, message.instance_id);
         match transition(db, cache, message, now).await {
-            Ok(Transition::Done { dispatched }) => {
-                handled.messages += 1;
-                handled.dispatched += dispatched;
-            }
+            Ok(Transition::Done) => handled.messages += 1,
             Ok(Transition::Conflict) => handled.conflicts += 1,
             Ok(Transition::Gone) => {}
             // The message stays queued and is tried again next round; the ones after it
@@ -326,9 +324,7 @@ pub async fn next_due(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, 
 }
 
 enum Transition {
-    Done {
-        dispatched: usize,
-    },
+    Done,
     /// Another handler changed the instance first; the message stays queued.
     Conflict,
     /// Another handler took the message first.
@@ -405,13 +401,9 @@ async fn transition(
         return Ok(Transition::Conflict);
     }
 
-    let mut dispatched = 0;
     for effect in effects {
         match effect {
-            Effect::Dispatch(workitem) => {
-                dispatched += 1;
-                write_workitem(&txn, row.id, &workitem, now).await?;
-            }
+            Effect::Dispatch(workitem) => write_workitem(&txn, row.id, &workitem, now).await?,
             Effect::Retract { workitem } => {
                 Workitems::update_many()
                     .col_expr(WorkitemColumn::State, Expr::value("retracted"))
@@ -450,7 +442,7 @@ async fn transition(
         }
     }
     txn.commit().await.map_err(db_error)?;
-    Ok(Transition::Done { dispatched })
+    Ok(Transition::Done)
 }
 
 async fn write_workitem(

@@ -24,9 +24,12 @@ struct Run<'a> {
     queue: VecDeque<Message>,
 }
 
-impl Run<'_> {
-    fn node(&self, node: NodeRef) -> Option<&Node> {
-        self.library
+impl<'a> Run<'a> {
+    /// The expression `node` refers to; borrowed from the library, not from the run, so it
+    /// can be held while the run records effects.
+    fn node(&self, node: NodeRef) -> Option<&'a Node> {
+        let library: &'a Library = self.library;
+        library
             .get(usize::from(node.definition))
             .and_then(|d| d.node(node.node))
     }
@@ -38,15 +41,11 @@ impl Run<'_> {
         node: Option<NodeRef>,
         message: impl Into<String>,
     ) {
-        self.effects.push(Effect::Record(Event {
-            kind,
-            flow,
-            node,
-            participant: None,
-            by: String::new(),
-            message: message.into(),
-            duration_ms: None,
-        }));
+        self.record_event(Event::new(kind, flow, node, message));
+    }
+
+    fn record_event(&mut self, event: Event) {
+        self.effects.push(Effect::Record(event));
     }
 }
 
@@ -121,7 +120,8 @@ impl Instance {
     fn step(&mut self, run: &mut Run, message: Message) {
         match message {
             Message::Launch => {
-                if self.root.is_some() || self.next_flow > 0 {
+                // Launched already (flows are numbered from the launch on).
+                if self.next_flow > 0 {
                     return;
                 }
                 let Some(definition) = run.library.first() else {
@@ -151,9 +151,7 @@ impl Instance {
                 parent,
                 fields,
                 flow,
-            } => {
-                self.apply(run, node, parent, fields, flow);
-            }
+            } => self.apply(run, node, parent, fields, flow),
             Message::Reply {
                 flow,
                 fields,
@@ -254,7 +252,7 @@ impl Instance {
         id
     }
 
-    /// Applies `node`: creates its flow and starts it. Returns the flow's id.
+    /// Applies `node`: creates its flow (numbered `reuse`, or anew) and starts it.
     fn apply(
         &mut self,
         run: &mut Run,
@@ -262,22 +260,22 @@ impl Instance {
         parent: Option<FlowId>,
         fields: Fields,
         reuse: Option<FlowId>,
-    ) -> FlowId {
+    ) {
         let id = reuse.unwrap_or_else(|| self.new_flow_id());
         if let Some(parent) = parent.and_then(|p| self.flows.get_mut(&p))
             && !parent.children.contains(&id)
         {
             parent.children.push(id);
         }
-        let Some(node) = run.node(node_ref).cloned() else {
+        let Some(node) = run.node(node_ref) else {
             self.insert(run, id, node_ref, parent, fields, FlowState::Child);
             self.fail(run, id, "the definition has no such expression".into());
-            return id;
+            return;
         };
         if self.flows.len() >= MAX_FLOWS {
             self.insert(run, id, node_ref, parent, fields, FlowState::Child);
             self.fail(run, id, format!("more than {MAX_FLOWS} expressions would run at once (endless subprocess recursion?)"));
-            return id;
+            return;
         }
         match &node.expr {
             Expr::Sequence(children) | Expr::Cursor { children, .. } => {
@@ -296,19 +294,8 @@ impl Instance {
                 self.branch_out(run, id, node_ref, parent, fields, children);
             }
             Expr::Participant(participant) => {
-                self.insert(
-                    run,
-                    id,
-                    node_ref,
-                    parent,
-                    fields.clone(),
-                    FlowState::Workitem {
-                        workitem: 0,
-                        attempt: 0,
-                        errors: 0,
-                        dispatched_at: run.now,
-                    },
-                );
+                // A built-in replies at once; only a workitem sent out changes the state.
+                self.insert(run, id, node_ref, parent, fields.clone(), FlowState::Child);
                 self.start_participant(run, id, participant, fields);
             }
             Expr::If {
@@ -375,12 +362,7 @@ impl Instance {
             },
             Expr::Wait(wait) => {
                 let until = match wait {
-                    Wait::For(ms) => {
-                        run.now
-                            + chrono::Duration::milliseconds(
-                                i64::try_from(*ms).unwrap_or(i64::MAX / 2),
-                            )
-                    }
+                    Wait::For(ms) => run.now + duration(*ms),
                     Wait::Until(at) => *at,
                 };
                 self.insert(
@@ -427,11 +409,11 @@ impl Instance {
                         id,
                         format!("subprocess `{name}` was not pinned at launch"),
                     );
-                    return id;
+                    return;
                 };
                 let Some(root) = run.library.get(index).map(|d| d.process.id) else {
                     self.fail(run, id, format!("subprocess `{name}` is not loaded"));
-                    return id;
+                    return;
                 };
                 let mut f = fields.clone();
                 for (key, value) in extra {
@@ -448,7 +430,6 @@ impl Instance {
                 self.fail(run, id, message.clone());
             }
         }
-        id
     }
 
     fn insert(
@@ -573,104 +554,94 @@ impl Instance {
         participant: &Participant,
         fields: Fields,
     ) {
-        let node = self.flows.get(&flow).map(|f| f.node);
-        let params = match substitute(&Value::Object(participant.params.clone()), &fields) {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        };
-        if BUILT_IN_PARTICIPANTS.contains(&participant.name.as_str()) {
-            let mut out = fields;
-            let (kind, message) = match participant.name.as_str() {
-                "log" => (EventKind::Log, text_param(&params, "message")),
-                "notify" => (
-                    EventKind::Notified,
-                    format!(
-                        "to {}: {}",
-                        text_param(&params, "to"),
-                        text_param(&params, "message")
-                    ),
-                ),
-                "set" => {
-                    out.extend(params);
-                    (EventKind::Completed, String::new())
-                }
-                _ => (EventKind::Completed, String::new()),
-            };
-            if kind != EventKind::Completed {
-                run.record(kind, Some(flow), node, message);
+        if !BUILT_IN_PARTICIPANTS.contains(&participant.name.as_str()) {
+            let workitem = self.next_workitem;
+            self.next_workitem += 1;
+            if let Some(f) = self.flows.get_mut(&flow) {
+                f.state = FlowState::Workitem {
+                    workitem,
+                    attempt: 1,
+                    errors: 0,
+                    dispatched_at: run.now,
+                };
             }
-            run.effects.push(Effect::Record(Event {
-                kind: EventKind::Completed,
-                flow: Some(flow),
-                node,
-                participant: Some(participant.name.clone()),
-                by: String::new(),
-                message: String::new(),
-                duration_ms: Some(0),
-            }));
-            self.reply_later(run, flow, out, None);
+            self.dispatch(run, flow);
             return;
         }
-        let workitem = self.next_workitem;
-        self.next_workitem += 1;
-        if let Some(f) = self.flows.get_mut(&flow) {
-            f.state = FlowState::Workitem {
-                workitem,
-                attempt: 1,
-                errors: 0,
-                dispatched_at: run.now,
-            };
+        let node = self.flows.get(&flow).map(|f| f.node);
+        let params = params(participant, &fields);
+        let mut out = fields;
+        match participant.name.as_str() {
+            "log" => run.record(
+                EventKind::Log,
+                Some(flow),
+                node,
+                text_param(&params, "message"),
+            ),
+            "notify" => {
+                let message = format!(
+                    "to {}: {}",
+                    text_param(&params, "to"),
+                    text_param(&params, "message")
+                );
+                run.record(EventKind::Notified, Some(flow), node, message);
+            }
+            "set" => out.extend(params),
+            _ => {}
         }
-        self.dispatch(run, flow, params, 1);
+        run.record_event(
+            Event::new(EventKind::Completed, Some(flow), node, "")
+                .participant(&participant.name)
+                .duration_ms(0),
+        );
+        self.reply_later(run, flow, out, None);
     }
 
-    /// Sends attempt `attempt` of `flow`'s workitem, with its timeout.
-    fn dispatch(&mut self, run: &mut Run, flow: FlowId, params: Fields, attempt: u32) {
+    /// Sends the current attempt of `flow`'s workitem, with its timeout.
+    fn dispatch(&mut self, run: &mut Run, flow: FlowId) {
+        let Some(participant) = self.participant_of(run, flow) else {
+            return;
+        };
         let Some(f) = self.flows.get(&flow) else {
             return;
         };
-        let FlowState::Workitem { workitem, .. } = f.state else {
+        let FlowState::Workitem {
+            workitem, attempt, ..
+        } = f.state
+        else {
             return;
         };
-        let Some(Expr::Participant(participant)) = run.node(f.node).map(|n| n.expr.clone()) else {
-            return;
-        };
-        run.effects.push(Effect::Record(Event {
-            kind: EventKind::Dispatched,
-            flow: Some(flow),
-            node: Some(f.node),
-            participant: Some(participant.name.clone()),
-            by: String::new(),
-            message: format!("attempt {attempt}"),
-            duration_ms: None,
-        }));
+        let message = format!("attempt {attempt}");
+        run.record_event(
+            Event::new(EventKind::Dispatched, Some(flow), Some(f.node), message)
+                .participant(&participant.name),
+        );
         run.effects.push(Effect::Dispatch(Workitem {
             workitem,
             attempt,
             flow,
             node: f.node,
             participant: participant.name.clone(),
-            params,
+            params: params(participant, &f.applied),
             fields: f.applied.clone(),
         }));
         if let Some(ms) = participant.timeout_ms {
             run.effects.push(Effect::Schedule {
-                at: run.now
-                    + chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2)),
+                at: run.now + duration(ms),
                 message: Message::Timeout { flow, attempt },
             });
         }
     }
 
-    fn participant_of(&self, run: &Run, flow: FlowId) -> Option<Participant> {
+    fn participant_of<'a>(&self, run: &Run<'a>, flow: FlowId) -> Option<&'a Participant> {
         let f = self.flows.get(&flow)?;
         match run.node(f.node).map(|n| &n.expr) {
-            Some(Expr::Participant(p)) => Some(p.clone()),
+            Some(Expr::Participant(p)) => Some(p),
             _ => None,
         }
     }
 
-    /// A new attempt of `flow`'s workitem (after an error to retry, a lost worker or a replay).
+    /// A new attempt of `flow`'s workitem (after an error to retry or a lost worker).
     fn redispatch(&mut self, run: &mut Run, flow: FlowId, why: &str) {
         let Some(participant) = self.participant_of(run, flow) else {
             return;
@@ -687,29 +658,19 @@ impl Instance {
         else {
             return;
         };
-        run.effects.push(Effect::Retract { workitem });
-        let next = attempt + 1;
         f.state = FlowState::Workitem {
             workitem,
-            attempt: next,
+            attempt: attempt + 1,
             errors,
             dispatched_at: run.now,
         };
         let node = f.node;
-        let params = match substitute(&Value::Object(participant.params.clone()), &f.applied) {
-            Value::Object(map) => map,
-            _ => Fields::new(),
-        };
-        run.effects.push(Effect::Record(Event {
-            kind: EventKind::Retried,
-            flow: Some(flow),
-            node: Some(node),
-            participant: Some(participant.name.clone()),
-            by: String::new(),
-            message: why.to_owned(),
-            duration_ms: None,
-        }));
-        self.dispatch(run, flow, params, next);
+        run.effects.push(Effect::Retract { workitem });
+        run.record_event(
+            Event::new(EventKind::Retried, Some(flow), Some(node), why)
+                .participant(&participant.name),
+        );
+        self.dispatch(run, flow);
     }
 
     fn workitem_reply(
@@ -734,8 +695,7 @@ impl Instance {
         let Some(f) = self.flows.get(&flow) else {
             return;
         };
-        let is_failed_state = matches!(f.state, FlowState::Failed { .. });
-        if current != attempt || is_failed_state {
+        if current != attempt {
             run.record(
                 EventKind::Stale,
                 Some(flow),
@@ -748,18 +708,17 @@ impl Instance {
             return;
         };
         let node = f.node;
-        let participant = self.participant_of(run, flow).map(|p| p.name);
+        let participant = self
+            .participant_of(run, flow)
+            .map_or("", |p| p.name.as_str());
         match outcome {
             Outcome::Done { fields, command } => {
-                run.effects.push(Effect::Record(Event {
-                    kind: EventKind::Completed,
-                    flow: Some(flow),
-                    node: Some(node),
-                    participant,
-                    by,
-                    message: String::new(),
-                    duration_ms: Some(elapsed_ms(dispatched_at, run.now)),
-                }));
+                run.record_event(
+                    Event::new(EventKind::Completed, Some(flow), Some(node), "")
+                        .participant(participant)
+                        .by(by)
+                        .duration_ms(elapsed_ms(dispatched_at, run.now)),
+                );
                 self.reply_later(run, flow, fields, command);
             }
             Outcome::Error { message } => {
@@ -797,15 +756,15 @@ impl Instance {
             .unwrap_or_default();
         let node = f.node;
         run.effects.push(Effect::Retract { workitem });
-        run.effects.push(Effect::Record(Event {
-            kind: EventKind::TimedOut,
-            flow: Some(flow),
-            node: Some(node),
-            participant: Some(participant.name.clone()),
-            by: String::new(),
-            message: format!("no reply after {after}"),
-            duration_ms: None,
-        }));
+        run.record_event(
+            Event::new(
+                EventKind::TimedOut,
+                Some(flow),
+                Some(node),
+                format!("no reply after {after}"),
+            )
+            .participant(&participant.name),
+        );
         match participant.on_timeout {
             OnTimeout::Skip => {
                 let fields = f.applied.clone();
@@ -910,7 +869,7 @@ impl Instance {
         };
         parent.children.retain(|c| *c != flow);
         let parent_ref = parent.node;
-        let Some(node) = run.node(parent_ref).cloned() else {
+        let Some(node) = run.node(parent_ref) else {
             return;
         };
 
@@ -927,7 +886,7 @@ impl Instance {
                 {
                     self.cancel(run, child, true);
                 }
-                self.reply(run, parent_id, fields, Some(command));
+                self.reply_later(run, parent_id, fields, Some(command));
                 return;
             }
             run.record(
@@ -1145,11 +1104,29 @@ impl Instance {
 
     // ----- cancelling ---------------------------------------------------------------------
 
-    /// Ends `flow` and everything below it; with `handlers`, applies the `on_cancel`
-    /// expressions of the flows it ends.
+    /// Ends `flow` and everything below it, deepest first; with `handlers`, applies the
+    /// `on_cancel` expressions of the flows it ends. Iterative, since a subprocess that calls
+    /// itself can nest flows thousands deep.
     fn cancel(&mut self, run: &mut Run, flow: FlowId, handlers: bool) {
-        // Messages still queued for it go nowhere now; a flow whose application is still
-        // queued never started and only leaves its parent.
+        let mut subtree = vec![flow];
+        let mut next = 0;
+        while let Some(id) = subtree.get(next).copied() {
+            subtree.extend(
+                self.flows
+                    .get(&id)
+                    .map(|f| f.children.clone())
+                    .unwrap_or_default(),
+            );
+            next += 1;
+        }
+        for id in subtree.into_iter().rev() {
+            self.end_flow(run, id, handlers);
+        }
+    }
+
+    /// Removes one flow whose children have ended, and what is still queued for it.
+    fn end_flow(&mut self, run: &mut Run, flow: FlowId, handlers: bool) {
+        // A flow whose application is still queued never started and only leaves its parent.
         let mut queued_parent = None;
         run.queue.retain(|m| match m {
             Message::Apply {
@@ -1163,25 +1140,18 @@ impl Instance {
             Message::Reply { flow: f, .. } => *f != flow,
             _ => true,
         });
-        let Some(f) = self.flows.get(&flow) else {
-            self.detach(queued_parent, flow);
-            return;
-        };
-        for child in f.children.clone() {
-            self.cancel(run, child, handlers);
-        }
         self.retract_own_workitem(run, flow);
         let Some(f) = self.flows.remove(&flow) else {
+            self.detach(queued_parent, flow);
             return;
         };
         self.detach(f.parent, flow);
         run.record(EventKind::Cancelled, Some(flow), Some(f.node), "cancelled");
-        if handlers
-            && let Some(handler) = run
-                .node(f.node)
-                .and_then(|n| n.on_cancel.as_deref())
-                .map(|n| n.id)
-        {
+        let handler = run
+            .node(f.node)
+            .and_then(|n| n.on_cancel.as_deref())
+            .map(|n| n.id);
+        if handlers && let Some(handler) = handler {
             let node = NodeRef {
                 definition: f.node.definition,
                 node: handler,
@@ -1189,9 +1159,7 @@ impl Instance {
             self.apply(run, node, None, f.applied, None);
         }
     }
-}
 
-impl Instance {
     fn detach(&mut self, parent: Option<FlowId>, flow: FlowId) {
         if let Some(parent) = parent.and_then(|p| self.flows.get_mut(&p)) {
             parent.children.retain(|c| *c != flow);
@@ -1237,6 +1205,20 @@ fn merged(
             out
         }
     }
+}
+
+/// A participant's params with the `${field}` references of `fields` filled in.
+fn params(participant: &Participant, fields: &Fields) -> Fields {
+    participant
+        .params
+        .iter()
+        .map(|(key, value)| (key.clone(), substitute(value, fields)))
+        .collect()
+}
+
+/// A definition's milliseconds as a time span (definitions allow at most a year).
+fn duration(ms: u64) -> chrono::Duration {
+    chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2))
 }
 
 fn text_param(params: &Fields, key: &str) -> String {

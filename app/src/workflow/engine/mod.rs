@@ -280,6 +280,40 @@ pub struct Event {
     pub duration_ms: Option<u64>,
 }
 
+impl Event {
+    pub fn new(
+        kind: EventKind,
+        flow: Option<FlowId>,
+        node: Option<NodeRef>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            flow,
+            node,
+            participant: None,
+            by: String::new(),
+            message: message.into(),
+            duration_ms: None,
+        }
+    }
+
+    pub fn participant(mut self, name: &str) -> Self {
+        self.participant = Some(name.to_owned());
+        self
+    }
+
+    pub fn by(mut self, by: String) -> Self {
+        self.by = by;
+        self
+    }
+
+    pub fn duration_ms(mut self, ms: u64) -> Self {
+        self.duration_ms = Some(ms);
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {

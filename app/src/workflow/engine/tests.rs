@@ -36,6 +36,13 @@ fn fields(value: Value) -> Fields {
 
 /// Starts `main`, with `others` stored as definitions it can call.
 fn launch_with(main: &str, others: &[&str], launch: Value) -> Harness {
+    let mut harness = prepare(main, others, launch);
+    harness.send(Message::Launch);
+    harness
+}
+
+/// An instance of `main` ready to launch.
+fn prepare(main: &str, others: &[&str], launch: Value) -> Harness {
     let mut known = KnownNames {
         participants: BUILT_IN_PARTICIPANTS
             .iter()
@@ -57,7 +64,7 @@ fn launch_with(main: &str, others: &[&str], launch: Value) -> Harness {
     let names = library.iter().map(|d| d.name.clone()).collect();
     let mut start = library[0].fields.clone();
     start.extend(fields(launch));
-    let mut harness = Harness {
+    Harness {
         instance: Instance::new(names, start),
         library,
         now: Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap(),
@@ -67,9 +74,7 @@ fn launch_with(main: &str, others: &[&str], launch: Value) -> Harness {
         events: Vec::new(),
         calls: 0,
         pending: Default::default(),
-    };
-    harness.send(Message::Launch);
-    harness
+    }
 }
 
 fn launch(process: &str) -> Harness {
@@ -184,6 +189,15 @@ impl Harness {
         self.out.iter().map(|w| w.participant.as_str()).collect()
     }
 
+    /// The messages of the recorded events of `kind`, in order.
+    fn messages(&self, kind: EventKind) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.message.as_str())
+            .collect()
+    }
+
     fn count(&self, kind: EventKind) -> usize {
         self.events.iter().filter(|e| e.kind == kind).count()
     }
@@ -255,11 +269,7 @@ fn concurrence_join_first_cancels_the_other_branches() {
     assert_eq!(h.result(), json!({ "winner": "a" }));
     assert_eq!(h.retracted.len(), 1, "b's workitem is retracted");
     assert!(h.out.is_empty());
-    assert!(
-        h.events
-            .iter()
-            .any(|e| e.kind == EventKind::Log && e.message == "b gave up")
-    );
+    assert!(h.messages(EventKind::Log).contains(&"b gave up"));
 }
 
 #[test]
@@ -325,15 +335,10 @@ fn a_condition_that_cannot_be_evaluated_fails_the_flow_and_replay_retries_it() {
         json!({ "n": "three" }),
     );
     assert_eq!(h.instance.status, Status::Error);
-    let failed = h
-        .events
-        .iter()
-        .find(|e| e.kind == EventKind::Failed)
-        .unwrap();
+    let failed = h.messages(EventKind::Failed)[0];
     assert!(
-        failed.message.contains("cannot order text and a number"),
-        "{}",
-        failed.message
+        failed.contains("cannot order text and a number"),
+        "{failed}"
     );
     // Replay applies it again with the same fields: same error.
     h.send(Message::Replay { flow: None });
@@ -373,12 +378,10 @@ fn on_error_retries_then_fails_and_replay_runs_it_again() {
     assert_eq!(h.instance.status, Status::Error);
     assert!(h.out.is_empty());
     assert_eq!(h.count(EventKind::Retried), 2);
-    let failed = h
-        .events
-        .iter()
-        .rfind(|e| e.kind == EventKind::Failed)
-        .unwrap();
-    assert_eq!(failed.message, "exit status 2 (on worker-1)");
+    assert_eq!(
+        h.messages(EventKind::Failed).last(),
+        Some(&"exit status 2 (on worker-1)")
+    );
 
     h.send(Message::Replay { flow: None });
     assert_eq!(h.instance.status, Status::Running);
@@ -435,11 +438,7 @@ fn a_lost_worker_retries_or_fails_as_told() {
         retry: false,
     });
     assert_eq!(h.instance.status, Status::Error);
-    assert!(
-        h.events
-            .iter()
-            .any(|e| e.kind == EventKind::Failed && e.message == "worker w2 lost")
-    );
+    assert!(h.messages(EventKind::Failed).contains(&"worker w2 lost"));
 }
 
 #[test]
@@ -612,18 +611,41 @@ fn endless_subprocess_recursion_stops_at_the_flow_limit() {
         json!({}),
     );
     assert_eq!(h.instance.status, Status::Error);
-    let failed = h
-        .events
-        .iter()
-        .find(|e| e.kind == EventKind::Failed)
-        .unwrap();
-    assert!(
-        failed.message.contains("more than 10000 expressions"),
-        "{}",
-        failed.message
-    );
-    h.send(Message::Kill);
+    let failed = h.messages(EventKind::Failed)[0];
+    assert!(failed.contains("more than 10000 expressions"), "{failed}");
+    // Cancelling walks the 10,000 nested flows without recursing.
+    h.send(Message::Cancel);
+    assert_eq!(h.instance.status, Status::Cancelled);
     assert!(h.instance.flows.is_empty());
+}
+
+#[test]
+fn a_built_in_step_in_progress_is_never_taken_for_a_workitem() {
+    // A thousand built-in branches and `a` take a few more steps than one call allows: the
+    // call ends with `a`'s workitem (number 0) out and the last built-in replies queued.
+    let branches = "    - participant: noop\n".repeat(1_000);
+    let main = format!("name: t\nprocess:\n  concurrence:\n{branches}    - participant: a\n");
+    let mut h = prepare(&main, &[], json!({}));
+    h.handle(Message::Launch);
+    assert!(!h.pending.is_empty(), "built-in replies are still queued");
+    let a = h.take("a");
+    assert_eq!(a.workitem, 0);
+    // `a` answers before those replies are handled.
+    h.handle(Message::Workitem {
+        workitem: a.workitem,
+        attempt: a.attempt,
+        outcome: Outcome::Done {
+            fields: Fields::new(),
+            command: None,
+        },
+        by: "worker-1".into(),
+    });
+    assert_eq!(h.count(EventKind::Stale), 0);
+    while let Some(message) = h.pending.pop_front() {
+        h.handle(message);
+    }
+    h.result();
+    assert_eq!(h.count(EventKind::Completed), 1_001);
 }
 
 #[test]
@@ -638,9 +660,8 @@ fn error_stops_the_flow_but_not_its_siblings() {
         "still waits for the failed branch"
     );
     assert!(
-        h.events
-            .iter()
-            .any(|e| e.kind == EventKind::Failed && e.message == "no release name set")
+        h.messages(EventKind::Failed)
+            .contains(&"no release name set")
     );
 }
 
