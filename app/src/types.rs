@@ -511,3 +511,98 @@ mod tests {
         assert_eq!(ProjectSort::from_key(""), ProjectSort::Name);
     }
 }
+
+/// A worker token as administrators see it; the secret itself is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerTokenView {
+    pub id: i64,
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewWorkerToken {
+    pub token: WorkerTokenView,
+    pub secret: String,
+}
+
+/// Whether a worker can take workitems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    Online,
+    /// Connected, finishing what it runs, taking nothing new.
+    Draining,
+    Offline,
+}
+
+impl WorkerState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Draining => "draining",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// A workitem a worker is running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningWorkitem {
+    pub workitem: i64,
+    pub attempt: i32,
+    pub instance: i64,
+    pub participant: String,
+    pub progress: Option<String>,
+}
+
+/// A worker on the Workers page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub version: String,
+    pub participants: Vec<String>,
+    pub capacity: i32,
+    pub embedded: bool,
+    pub token: Option<String>,
+    pub state: WorkerState,
+    pub last_seen_at: DateTime<Utc>,
+    /// Workitems it runs now.
+    pub load: usize,
+    /// What it runs (for administrators only: it names other people's processes).
+    pub running: Vec<RunningWorkitem>,
+}
+
+/// The Workers page: every worker, and whether the reader may manage them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkersOverview {
+    pub workers: Vec<WorkerView>,
+    /// The reader may drain, resume and disconnect workers and manage tokens.
+    pub manage: bool,
+}
+
+/// A participant on the Participants page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantView {
+    pub name: String,
+    /// `built_in`, `worker` or `human`.
+    pub kind: String,
+    pub description: String,
+    pub default_timeout_ms: Option<i64>,
+    /// Attempts elsewhere after a lost worker, before the step fails.
+    pub worker_loss_retries: i32,
+    /// Connected workers that serve it (not draining).
+    pub workers: Vec<String>,
+    pub queued: i64,
+    pub running: i64,
+    /// Median time from dispatch to reply over its last completed steps.
+    pub recent_median_ms: Option<i64>,
+}

@@ -110,6 +110,8 @@ async fn projects_bench(database_url: Option<String>, requests: usize) -> anyhow
         log_format: LogFormat::Text,
         // The administrator exists already.
         admin_password: None,
+        embedded_workers: 0,
+        worker_lease: std::time::Duration::from_secs(30),
         store,
     };
     let application = Application::build(settings).await?;

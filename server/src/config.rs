@@ -34,6 +34,8 @@ pub enum Command {
     /// Measure pages on a freshly seeded database and print the figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Connect to a Kiln server and run the workitems it hands out.
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +179,48 @@ pub struct ServeArgs {
     /// Log format: text or json; the level comes from RUST_LOG [default: text]
     #[arg(long, env = "KILN_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Workers the server runs itself, each taking one workitem at a time; 0 for none [default: 2]
+    #[arg(long, env = "KILN_EMBEDDED_WORKERS", value_name = "N")]
+    pub embedded_workers: Option<u32>,
+    /// How long a worker may stay silent before what it runs counts as lost [default: 30s]
+    #[arg(long, env = "KILN_WORKER_LEASE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub worker_lease: Option<Duration>,
+}
+
+/// `kiln worker`: serve participants for a Kiln server.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The server's URL, e.g. https://kiln.example.com (ws:// and wss:// work too)
+    #[arg(long, env = "KILN_SERVER", value_name = "URL")]
+    pub server: String,
+    /// A worker token from the Workers page
+    #[arg(
+        long,
+        env = "KILN_WORKER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: String,
+    /// Participants to serve, comma-separated
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        default_value = "shell"
+    )]
+    pub participants: Vec<String>,
+    /// Workitems to run at once
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub capacity: u32,
+    /// Directory under which workitems run (one directory per process)
+    #[arg(long, value_name = "DIR", default_value = "kiln-work")]
+    pub workdir: PathBuf,
+    /// The name the worker shows on the Workers page [default: the host name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Run participant commands as this user (the worker must run as root)
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -205,6 +249,9 @@ struct FileSettings {
     login_failure_window: Option<Duration>,
     trust_forwarded_for: Option<bool>,
     log_format: Option<LogFormat>,
+    embedded_workers: Option<u32>,
+    #[serde(default, with = "optional_duration")]
+    worker_lease: Option<Duration>,
 }
 
 mod optional_duration {
@@ -229,6 +276,9 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
     toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
 }
 
+/// The most workers `kiln serve` runs itself.
+pub const MAX_EMBEDDED_WORKERS: u32 = 64;
+
 /// Where the database is.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
@@ -248,6 +298,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Password for the first administrator (`KILN_ADMIN_PASSWORD`); random when unset.
     pub admin_password: Option<String>,
+    pub embedded_workers: u32,
+    pub worker_lease: Duration,
 }
 
 impl Settings {
@@ -341,6 +393,17 @@ impl ServeArgs {
         if auth.account_max_failures == 0 || auth.address_max_failures == 0 {
             bail!("login failure limits must be at least 1");
         }
+        let worker_lease = self
+            .worker_lease
+            .or(file.worker_lease)
+            .unwrap_or(Duration::from_secs(30));
+        if worker_lease < Duration::from_secs(1) {
+            bail!("the worker lease must be at least 1s");
+        }
+        let embedded_workers = self.embedded_workers.or(file.embedded_workers).unwrap_or(2);
+        if embedded_workers > MAX_EMBEDDED_WORKERS {
+            bail!("at most {MAX_EMBEDDED_WORKERS} embedded workers");
+        }
         Ok(Settings {
             store: store_settings(&self.store, &file),
             listen: self
@@ -359,6 +422,8 @@ impl ServeArgs {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
             admin_password: admin_password.filter(|p| !p.is_empty()),
+            embedded_workers,
+            worker_lease,
         })
     }
 }

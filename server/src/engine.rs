@@ -6,6 +6,7 @@ use std::time::Duration;
 use app::error::AppError;
 use app::ssr::processes::EngineHandle;
 use app::ssr::processes::instances::{self, Handled};
+use app::ssr::workers::WorkerHub;
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,8 @@ const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Runner {
     db: DatabaseConnection,
     engine: EngineHandle,
+    /// Woken after transitions, which may have dispatched workitems.
+    workers: WorkerHub,
 }
 
 /// What one round of the runner did.
@@ -31,8 +34,12 @@ pub enum ExecutionOutcome {
 }
 
 impl Runner {
-    pub fn new(db: DatabaseConnection, engine: EngineHandle) -> Self {
-        Self { db, engine }
+    pub fn new(db: DatabaseConnection, engine: EngineHandle, workers: WorkerHub) -> Self {
+        Self {
+            db,
+            engine,
+            workers,
+        }
     }
 
     /// Handles the messages due now (at most one batch).
@@ -42,6 +49,7 @@ impl Runner {
         Ok(if handled.messages == 0 && handled.conflicts == 0 {
             ExecutionOutcome::EmptyQueue
         } else {
+            self.workers.wake();
             ExecutionOutcome::Worked(handled)
         })
     }

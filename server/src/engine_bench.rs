@@ -64,7 +64,7 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
                 fields: Fields::new(),
                 command: None,
             };
-            instances::reply(&db, workitem.id, workitem.attempt, done, "bench")
+            instances::reply(&db, workitem.id, workitem.attempt, None, done, "bench")
                 .await
                 .map_err(|e| anyhow!("reply: {e}"))?
                 .map_err(|e| anyhow!("reply refused: {e}"))?;

@@ -15,3 +15,5 @@ pub mod project_transfer;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+pub mod worker;
+pub mod worker_socket;

@@ -1,7 +1,9 @@
 //! The `kiln` command.
 
+use anyhow::Context;
 use clap::Parser;
-use server::config::{Cli, Command, LogFormat};
+use server::config::{Cli, Command, LogFormat, WorkerArgs};
+use server::worker::{RunAs, Worker, WorkerConfig, socket_url};
 use server::{accounts_cli, bench, database, project_cli, startup::Application, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +51,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(LogFormat::Text, "warn");
             bench::run(command).await
         }
+        Command::Worker(args) => {
+            telemetry::init(LogFormat::Text, "info");
+            let config = worker_config(args)?;
+            config.check()?;
+            println!(
+                "Kiln worker {} serving {} for {}",
+                config.name,
+                config.participants.join(", "),
+                config.url
+            );
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            Worker::new(config).run(shutdown).await
+        }
     }
+}
+
+fn worker_config(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
+    let run_as = args.run_as.as_deref().map(RunAs::resolve).transpose()?;
+    std::fs::create_dir_all(&args.workdir)
+        .with_context(|| format!("cannot create the workdir {}", args.workdir.display()))?;
+    let workdir = args.workdir.canonicalize()?;
+    let name = match args.name {
+        Some(name) => name,
+        None => nix::unistd::gethostname()?
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("the host name is not UTF-8: give --name"))?,
+    };
+    Ok(WorkerConfig {
+        url: socket_url(&args.server)?,
+        token: args.token,
+        name,
+        participants: args.participants,
+        capacity: args.capacity,
+        workdir,
+        run_as,
+    })
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -1,12 +1,13 @@
 //! Building and running the HTTP application: state, routes, layers, listener, shutdown.
 
 use crate::config::Settings;
-use crate::{audit_export, database, health, project_transfer, web};
+use crate::{audit_export, database, health, project_transfer, web, worker_socket};
 use anyhow::Context;
 use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
+use app::ssr::workers::WorkerHub;
 use app::{App, shell};
 use axum::Router;
 use axum::routing::{get, post};
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine;
+use crate::worker::{self, Worker, WorkerConfig};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
@@ -36,6 +38,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    embedded_workers: u32,
 }
 
 impl Application {
@@ -82,6 +85,7 @@ impl Application {
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),
             engine: EngineHandle::default(),
+            workers: WorkerHub::new(settings.worker_lease),
             leptos_options,
         };
         let router = router(state.clone(), &settings);
@@ -89,6 +93,7 @@ impl Application {
             listener,
             router,
             state,
+            embedded_workers: settings.embedded_workers,
         })
     }
 
@@ -111,9 +116,20 @@ impl Application {
             sweep_audit_log(db.clone())
         }));
         let runner = tokio::spawn(
-            engine::Runner::new(self.state.db.clone(), self.state.engine.clone())
-                .run_until_stopped(shutdown.clone()),
+            engine::Runner::new(
+                self.state.db.clone(),
+                self.state.engine.clone(),
+                self.state.workers.clone(),
+            )
+            .run_until_stopped(shutdown.clone()),
         );
+        let dispatcher = tokio::spawn(self.state.workers.clone().run_until_stopped(
+            self.state.db.clone(),
+            self.state.engine.clone(),
+            self.state.data_dir.clone(),
+            shutdown.clone(),
+        ));
+        let embedded = self.start_embedded_workers(&shutdown)?;
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -122,8 +138,54 @@ impl Application {
             .await
             .context("server error")?;
         shutdown.cancel();
-        let _ = tokio::join!(sessions, audit, runner);
+        let _ = tokio::join!(sessions, audit, runner, dispatcher);
+        for worker in embedded {
+            let _ = worker.await;
+        }
         Ok(())
+    }
+
+    /// Starts the embedded workers: the same worker program, over loopback, serving every
+    /// participant it can with one workitem at a time each, in `DATA_DIR/work`.
+    fn start_embedded_workers(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+        let mut address = self.listener.local_addr()?;
+        if address.ip().is_unspecified() {
+            address.set_ip(match address.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let host: String = host
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .take(40)
+            .collect();
+        Ok((1..=self.embedded_workers)
+            .map(|n| {
+                let config = WorkerConfig {
+                    url: format!("ws://{address}/worker"),
+                    token: self.state.workers.embedded_secret().to_owned(),
+                    name: format!("{host}/embedded-{n}"),
+                    participants: worker::SERVABLE.iter().map(|p| (*p).to_owned()).collect(),
+                    capacity: 1,
+                    workdir: self.state.data_dir.join("work"),
+                    run_as: None,
+                };
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = Worker::new(config).run(shutdown).await {
+                        tracing::error!(error = %format!("{error:#}"), "an embedded worker stopped");
+                    }
+                })
+            })
+            .collect())
     }
 }
 
@@ -201,6 +263,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
             "/favicon.svg",
             ServeFile::new(site_root.join("favicon.svg")),
         )
+        .route("/worker", get(worker_socket::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
 

@@ -9,3 +9,4 @@ pub mod groups;
 pub mod profile;
 pub mod projects;
 pub mod users;
+pub mod workers;

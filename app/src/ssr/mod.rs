@@ -22,6 +22,7 @@ pub mod settings;
 pub mod state;
 pub mod throttle;
 pub mod users;
+pub mod workers;
 
 /// Logs a database error and turns it into the opaque internal error.
 pub fn db_error(error: sea_orm::DbErr) -> crate::error::AppError {

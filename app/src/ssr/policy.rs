@@ -31,6 +31,10 @@ pub enum Action {
     Project(Permission),
     /// Change a project's permissions, group and owner; archive, delete; read its audit trail.
     AdministerProject,
+    /// See the workers and participants pages.
+    ViewWorkers,
+    /// Create and revoke worker tokens; drain, resume and disconnect workers.
+    ManageWorkers,
 }
 
 impl Action {
@@ -47,6 +51,8 @@ impl Action {
             Self::ManageGroupMembers => "manage_group_members",
             Self::Project(permission) => permission.name(),
             Self::AdministerProject => "admin",
+            Self::ViewWorkers => "view_workers",
+            Self::ManageWorkers => "manage_workers",
         }
     }
 }
@@ -89,9 +95,10 @@ pub fn can(user: Option<&CurrentUser>, object: Object, action: Action) -> bool {
         return true;
     }
     match (object, action) {
-        (Object::Instance, Action::UseKiln | Action::EditOwnProfile | Action::CreateProject) => {
-            true
-        }
+        (
+            Object::Instance,
+            Action::UseKiln | Action::EditOwnProfile | Action::CreateProject | Action::ViewWorkers,
+        ) => true,
         (Object::Group(group), Action::ViewGroup) => group.is_member,
         (Object::Group(group), Action::ManageGroupMembers) => group.is_maintainer,
         (Object::Project(project), action) if project.owner == user.id => {
@@ -145,7 +152,7 @@ mod tests {
         }
     }
 
-    const INSTANCE_ACTIONS: [Action; 7] = [
+    const INSTANCE_ACTIONS: [Action; 9] = [
         Action::UseKiln,
         Action::EditOwnProfile,
         Action::ManageUsers,
@@ -153,6 +160,8 @@ mod tests {
         Action::ConfigureInstance,
         Action::ManageGroups,
         Action::CreateProject,
+        Action::ViewWorkers,
+        Action::ManageWorkers,
     ];
 
     #[test]
@@ -170,7 +179,10 @@ mod tests {
             );
             let everyone = matches!(
                 action,
-                Action::UseKiln | Action::EditOwnProfile | Action::CreateProject
+                Action::UseKiln
+                    | Action::EditOwnProfile
+                    | Action::CreateProject
+                    | Action::ViewWorkers
             );
             assert_eq!(
                 can(Some(&member), Object::Instance, action),

@@ -43,5 +43,6 @@ pub struct AppState {
     /// Where Kiln keeps files: the SQLite database, and what it stores for projects.
     pub data_dir: Arc<PathBuf>,
     pub engine: super::processes::EngineHandle,
+    pub workers: super::workers::WorkerHub,
     pub leptos_options: LeptosOptions,
 }

@@ -16,6 +16,7 @@ mod project_configuration;
 mod project_import;
 mod projects;
 pub mod status;
+mod workers;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -61,7 +62,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("import-project") view=project_import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("groups/:id") view=group::GroupPage ssr=SsrMode::Async />
                     <Route path=path!("processes") view=placeholders::Processes ssr=SsrMode::Async />
-                    <Route path=path!("workers") view=placeholders::Workers ssr=SsrMode::Async />
+                    <Route path=path!("workers") view=workers::WorkersPage ssr=SsrMode::Async />
+                    <Route path=path!("workers/participants") view=workers::ParticipantsPage ssr=SsrMode::Async />
+                    <Route path=path!("workers/tokens") view=workers::TokensPage ssr=SsrMode::Async />
                     <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/groups") view=admin_groups::GroupsPage ssr=SsrMode::Async />

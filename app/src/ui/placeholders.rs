@@ -36,14 +36,3 @@ pub fn Processes() -> impl IntoView {
         />
     }
 }
-
-#[component]
-pub fn Workers() -> impl IntoView {
-    view! {
-        <EmptyState
-            title="Workers"
-            heading="No workers connected"
-            body="Workers that connect to Kiln, with the participants they serve and their load, will be listed here."
-        />
-    }
-}

@@ -31,17 +31,17 @@ on_each_database!(
     a_message_that_fails_does_not_hold_up_the_queue,
 );
 
-fn fields(value: Value) -> Fields {
+pub(crate) fn fields(value: Value) -> Fields {
     value.as_object().cloned().unwrap()
 }
 
-async fn save(app: &TestApp, source: &str) -> definitions::Saved {
+pub(crate) async fn save(app: &TestApp, source: &str) -> definitions::Saved {
     definitions::save(&app.db, &Actor::system(), Scope::Global, source)
         .await
         .unwrap_or_else(|e| panic!("{source}: {:?}", app::error::AppError::from(e)))
 }
 
-async fn launch(app: &TestApp, name: &str, launch: Value) -> i64 {
+pub(crate) async fn launch(app: &TestApp, name: &str, launch: Value) -> i64 {
     let id = instances::launch(
         &app.db,
         &app.engine.cache,
@@ -57,7 +57,7 @@ async fn launch(app: &TestApp, name: &str, launch: Value) -> i64 {
 }
 
 /// Waits (up to 20 s) until the instance has `status`; returns its final fields.
-async fn wait_for_status(app: &TestApp, id: i64, status: &str) -> Fields {
+pub(crate) async fn wait_for_status(app: &TestApp, id: i64, status: &str) -> Fields {
     for _ in 0..1000 {
         let (row, instance) = instances::load(&app.db, id).await.unwrap();
         if row.status == status {
@@ -90,7 +90,7 @@ async fn wait_for_workitem(app: &TestApp, id: i64, attempt: i32) -> Workitem {
     panic!("no workitem at attempt {attempt} for instance {id}");
 }
 
-async fn history(app: &TestApp, id: i64, kind: &str) -> Vec<String> {
+pub(crate) async fn history(app: &TestApp, id: i64, kind: &str) -> Vec<String> {
     History::find()
         .filter(HistoryColumn::InstanceId.eq(id))
         .filter(HistoryColumn::Kind.eq(kind))
@@ -188,7 +188,7 @@ async fn replies_are_fenced_by_attempt(app: TestApp) {
     let error = Outcome::Error {
         message: "exit status 2".into(),
     };
-    instances::reply(&app.db, first.id, 1, error.clone(), "worker-a")
+    instances::reply(&app.db, first.id, 1, None, error.clone(), "worker-a")
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +200,7 @@ async fn replies_are_fenced_by_attempt(app: TestApp) {
     );
 
     // The first attempt, late, and a second reply to it: both refused.
-    let late = instances::reply(&app.db, first.id, 1, error, "worker-a")
+    let late = instances::reply(&app.db, first.id, 1, None, error, "worker-a")
         .await
         .unwrap();
     assert_eq!(
@@ -214,11 +214,11 @@ async fn replies_are_fenced_by_attempt(app: TestApp) {
         fields: fields(json!({ "outcome": "passed" })),
         command: None,
     };
-    instances::reply(&app.db, second.id, 2, done.clone(), "worker-b")
+    instances::reply(&app.db, second.id, 2, None, done.clone(), "worker-b")
         .await
         .unwrap()
         .unwrap();
-    let again = instances::reply(&app.db, second.id, 2, done, "worker-b")
+    let again = instances::reply(&app.db, second.id, 2, None, done, "worker-b")
         .await
         .unwrap();
     assert_eq!(again, Err(ReplyRefused::NotOut("replied".into())));
@@ -248,7 +248,7 @@ async fn instances_keep_the_versions_they_started_with(app: TestApp) {
         fields: Fields::new(),
         command: None,
     };
-    instances::reply(&app.db, workitem.id, 1, done, "worker")
+    instances::reply(&app.db, workitem.id, 1, None, done, "worker")
         .await
         .unwrap()
         .unwrap();
@@ -288,7 +288,7 @@ async fn cancel_runs_on_cancel_and_is_audited(app: TestApp) {
         fields: Fields::new(),
         command: None,
     };
-    let refused = instances::reply(&app.db, workitem.id, 1, done, "worker")
+    let refused = instances::reply(&app.db, workitem.id, 1, None, done, "worker")
         .await
         .unwrap();
     assert_eq!(refused, Err(ReplyRefused::NotOut("retracted".into())));

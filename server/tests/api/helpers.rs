@@ -23,12 +23,12 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 /// 127.0.0.1:5432, and otherwise print that they were skipped (or fail, when
 /// `KILN_REQUIRE_POSTGRES=1`).
 macro_rules! on_each_database {
-    ($($test:ident),* $(,)?) => {
+    (configure = $configure:expr; $($test:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test($crate::helpers::Backend::Sqlite.spawn_default().await).await;
+                    super::$test($crate::helpers::Backend::Sqlite.spawn($configure).await).await;
                 }
             )*
         }
@@ -37,11 +37,14 @@ macro_rules! on_each_database {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     if $crate::helpers::Backend::postgres_or_skip(stringify!($test)) {
-                        super::$test($crate::helpers::Backend::Postgres.spawn_default().await).await;
+                        super::$test($crate::helpers::Backend::Postgres.spawn($configure).await).await;
                     }
                 }
             )*
         }
+    };
+    ($($test:ident),* $(,)?) => {
+        $crate::helpers::on_each_database!(configure = |_| {}; $($test),*);
     };
 }
 pub(crate) use on_each_database;
@@ -132,6 +135,9 @@ impl Backend {
             auth: AuthSettings::default(),
             log_format: LogFormat::Text,
             admin_password: Some(ADMIN_PASSWORD.to_owned()),
+            // Tests that want workers start them; the others hand out workitems by hand.
+            embedded_workers: 0,
+            worker_lease: Duration::from_secs(30),
         };
         configure(&mut settings);
         let application = Application::build(settings.clone())

@@ -16,3 +16,4 @@ mod projects;
 mod security;
 mod sessions;
 mod users;
+mod workers;

@@ -17,4 +17,6 @@ pub mod process_instances;
 pub mod projects;
 pub mod sessions;
 pub mod users;
+pub mod worker_tokens;
+pub mod workers;
 pub mod workitems;

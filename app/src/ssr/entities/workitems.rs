@@ -15,10 +15,14 @@ pub struct Model {
     pub participant: String,
     pub params: String,
     pub fields: String,
-    /// `queued`, `dispatched`, `replied` or `retracted`.
+    /// `queued`, `dispatched`, `replied`, `retracted` or `lost`.
     pub state: String,
     pub worker_id: Option<i64>,
     pub lease_until: Option<DateTimeUtc>,
+    /// How many times a worker holding this workitem was lost.
+    pub losses: i32,
+    /// The worker's last progress report.
+    pub progress: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

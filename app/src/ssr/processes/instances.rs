@@ -212,14 +212,18 @@ pub enum ReplyRefused {
     StaleAttempt { given: i32, current: i32 },
     #[error("the workitem is no longer out (it is {0})")]
     NotOut(String),
+    #[error("the workitem is held by another worker")]
+    NotHolder,
 }
 
 /// Takes a participant's reply to attempt `attempt` of workitem `workitem_id` (the row id):
-/// refused unless that attempt is the one out. The reply is queued for the instance.
+/// refused unless that attempt is the one out (and, when `holder` names a worker, dispatched
+/// to that worker). The reply is queued for the instance.
 pub async fn reply(
     db: &DatabaseConnection,
     workitem_id: i64,
     attempt: i32,
+    holder: Option<i64>,
     outcome: Outcome,
     by: &str,
 ) -> Result<Result<i64, ReplyRefused>, AppError> {
@@ -245,6 +249,9 @@ pub async fn reply(
     }
     if row.state != "queued" && row.state != "dispatched" {
         return Ok(Err(ReplyRefused::NotOut(row.state)));
+    }
+    if holder.is_some() && row.worker_id != holder {
+        return Ok(Err(ReplyRefused::NotHolder));
     }
     // Only one reply per attempt gets through, however many race here.
     let updated = Workitems::update_many()
@@ -478,6 +485,7 @@ async fn write_workitem(
     row.state = Set("queued".to_owned());
     row.worker_id = Set(None);
     row.lease_until = Set(None);
+    row.progress = Set(None);
     row.updated_at = Set(now);
     row.save(conn).await.map_err(db_error)?;
     Ok(())

@@ -1,0 +1,310 @@
+//! The hub: the workers connected to this server, and the dispatcher that hands them
+//! workitems, reconciles what they run with the database, and sweeps lapsed leases.
+//!
+//! The database is the truth. A connection's `running` set is what this server believes
+//! the worker runs; every pass compares it with the workitems dispatched to that worker and
+//! retracts what is no longer current (cancelled, timed out, handed elsewhere).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{Attempt, ServerFrame};
+use super::{leases, logs};
+use crate::error::AppError;
+use crate::ssr::processes::EngineHandle;
+
+/// Frames queued for one connection before it counts as stuck and is closed.
+pub const OUTBOX_FRAMES: usize = 256;
+
+/// The most lapsed leases one pass handles.
+const EXPIRE_BATCH: u64 = 256;
+
+/// How often the dispatcher looks at the database without being woken.
+const PASS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the hub sends a connection's writer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    Frame(ServerFrame),
+    /// Close the socket, telling the worker why.
+    Close(String),
+}
+
+struct Connection {
+    serial: u64,
+    participants: Vec<String>,
+    capacity: usize,
+    draining: bool,
+    running: BTreeSet<Attempt>,
+    outbox: mpsc::Sender<Outgoing>,
+}
+
+#[derive(Default)]
+struct Inner {
+    connections: Mutex<HashMap<i64, Connection>>,
+    next_serial: std::sync::atomic::AtomicU64,
+    wake: Notify,
+}
+
+/// The connected workers; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerHub {
+    inner: Arc<Inner>,
+    /// How long a dispatched workitem stays leased without a heartbeat.
+    pub lease: Duration,
+    /// The secret the server's embedded workers connect with (never stored).
+    embedded_secret: Arc<String>,
+}
+
+impl Default for WorkerHub {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30))
+    }
+}
+
+/// A connection's place in the hub, returned by [`WorkerHub::attach`].
+pub struct Attached {
+    pub serial: u64,
+    pub outbox: mpsc::Receiver<Outgoing>,
+}
+
+impl WorkerHub {
+    pub fn new(lease: Duration) -> Self {
+        Self {
+            inner: Arc::default(),
+            lease,
+            embedded_secret: Arc::new(super::tokens::random_secret()),
+        }
+    }
+
+    /// How often workers should heartbeat: three times per lease.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.lease / 3
+    }
+
+    /// The secret embedded workers present instead of a token.
+    pub fn embedded_secret(&self) -> &str {
+        &self.embedded_secret
+    }
+
+    /// Whether `secret` is the embedded workers' secret (compared in constant time).
+    pub fn is_embedded_secret(&self, secret: &str) -> bool {
+        let (a, b) = (secret.as_bytes(), self.embedded_secret.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    fn connections(&self) -> MutexGuard<'_, HashMap<i64, Connection>> {
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells the dispatcher to look for work now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Registers a connection for worker `worker`; an older connection of the same worker
+    /// is closed.
+    pub fn attach(
+        &self,
+        worker: i64,
+        participants: Vec<String>,
+        capacity: usize,
+        draining: bool,
+        running: BTreeSet<Attempt>,
+    ) -> Attached {
+        let serial = self
+            .inner
+            .next_serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (outbox, receiver) = mpsc::channel(OUTBOX_FRAMES);
+        let connection = Connection {
+            serial,
+            participants,
+            capacity,
+            draining,
+            running,
+            outbox,
+        };
+        if let Some(old) = self.connections().insert(worker, connection) {
+            let _ = old
+                .outbox
+                .try_send(Outgoing::Close("replaced by a newer connection".into()));
+        }
+        self.wake();
+        Attached {
+            serial,
+            outbox: receiver,
+        }
+    }
+
+    /// Forgets connection `serial` of worker `worker` (a newer one is left alone).
+    pub fn detach(&self, worker: i64, serial: u64) {
+        let mut connections = self.connections();
+        if connections.get(&worker).is_some_and(|c| c.serial == serial) {
+            connections.remove(&worker);
+        }
+    }
+
+    /// Whether worker `worker` is connected here.
+    pub fn is_connected(&self, worker: i64) -> bool {
+        self.connections().contains_key(&worker)
+    }
+
+    /// Whether worker `worker` runs `attempt`, as far as this server knows.
+    pub fn runs(&self, worker: i64, attempt: Attempt) -> bool {
+        self.connections()
+            .get(&worker)
+            .is_some_and(|c| c.running.contains(&attempt))
+    }
+
+    /// `attempt` is over for worker `worker` (replied or refused): its slot is free.
+    pub fn finished(&self, worker: i64, attempt: Attempt) {
+        if let Some(c) = self.connections().get_mut(&worker) {
+            c.running.remove(&attempt);
+        }
+        self.wake();
+    }
+
+    /// Drains or resumes worker `worker`, if it is connected here.
+    pub fn set_draining(&self, worker: i64, draining: bool) {
+        if let Some(c) = self.connections().get_mut(&worker) {
+            c.draining = draining;
+        }
+        self.wake();
+    }
+
+    /// Closes worker `worker`'s connection, telling it why.
+    pub fn disconnect(&self, worker: i64, reason: &str) {
+        if let Some(c) = self.connections().remove(&worker) {
+            let _ = c.outbox.try_send(Outgoing::Close(reason.to_owned()));
+        }
+    }
+
+    /// One dispatcher pass: lapsed leases, retractions, then new workitems for free slots.
+    /// Returns how many workitems were handed out.
+    pub async fn pass(
+        &self,
+        db: &DatabaseConnection,
+        engine: &EngineHandle,
+        data_dir: &std::path::Path,
+    ) -> Result<usize, AppError> {
+        let now = Utc::now();
+        if leases::expire(db, now, EXPIRE_BATCH).await? > 0 {
+            engine.wake();
+        }
+        let workers: Vec<i64> = self.connections().keys().copied().collect();
+        let mut handed = 0;
+        for worker in workers {
+            self.reconcile(db, worker).await?;
+            handed += self.fill(db, data_dir, worker).await?;
+        }
+        Ok(handed)
+    }
+
+    /// Retracts what worker `worker` runs but no longer holds in the database.
+    async fn reconcile(&self, db: &DatabaseConnection, worker: i64) -> Result<(), AppError> {
+        let held = leases::held_by(db, worker).await?;
+        let mut connections = self.connections();
+        let Some(c) = connections.get_mut(&worker) else {
+            return Ok(());
+        };
+        let gone: Vec<Attempt> = c.running.difference(&held).copied().collect();
+        for attempt in gone {
+            c.running.remove(&attempt);
+            if c.outbox
+                .try_send(Outgoing::Frame(ServerFrame::Retract { attempt }))
+                .is_err()
+            {
+                tracing::warn!(worker, "a worker's outbox is full; closing its connection");
+                let _ = c.outbox.try_send(Outgoing::Close("too slow".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands worker `worker` queued workitems for its free slots.
+    async fn fill(
+        &self,
+        db: &DatabaseConnection,
+        data_dir: &std::path::Path,
+        worker: i64,
+    ) -> Result<usize, AppError> {
+        let (participants, free) = {
+            let connections = self.connections();
+            let Some(c) = connections.get(&worker) else {
+                return Ok(0);
+            };
+            if c.draining {
+                return Ok(0);
+            }
+            (
+                c.participants.clone(),
+                c.capacity.saturating_sub(c.running.len()),
+            )
+        };
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let claimed =
+            leases::claim(db, worker, &participants, free as u64, now, lease_until).await?;
+        let count = claimed.len();
+        for row in claimed {
+            let attempt = Attempt {
+                workitem: row.id,
+                attempt: row.attempt,
+            };
+            let header = format!(
+                "[kiln] attempt {} of workitem {} ({}) started at {}",
+                row.attempt,
+                row.id,
+                row.participant,
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            if let Err(error) = logs::append(data_dir, row.id, &[header]).await {
+                tracing::warn!(%error, workitem = row.id, "cannot write a workitem log");
+            }
+            let frame = ServerFrame::Workitem {
+                attempt,
+                instance: row.instance_id,
+                participant: row.participant,
+                params: serde_json::from_str(&row.params).unwrap_or_default(),
+                fields: serde_json::from_str(&row.fields).unwrap_or_default(),
+            };
+            let mut connections = self.connections();
+            // A worker that left in the meantime keeps the lease until it runs out.
+            if let Some(c) = connections.get_mut(&worker) {
+                c.running.insert(attempt);
+                let _ = c.outbox.try_send(Outgoing::Frame(frame));
+            }
+        }
+        Ok(count)
+    }
+
+    /// Dispatches until `shutdown`: a pass whenever woken, and at least every second.
+    pub async fn run_until_stopped(
+        self,
+        db: DatabaseConnection,
+        engine: EngineHandle,
+        data_dir: Arc<std::path::PathBuf>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            if let Err(error) = self.pass(&db, &engine, &data_dir).await {
+                tracing::warn!(%error, "the worker dispatcher could not finish a pass");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(PASS_INTERVAL) => {}
+            }
+        }
+    }
+}

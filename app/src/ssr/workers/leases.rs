@@ -1,0 +1,224 @@
+//! Leases on dispatched workitems: claiming queued workitems for a worker, taking them back
+//! on reconnect, and applying the participant's policy when a lease runs out.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use std::collections::BTreeSet;
+
+use super::protocol::{Attempt, MAX_PROGRESS_CHARS};
+use crate::error::AppError;
+use crate::ssr::entities::participants::{Column as ParticipantColumn, Entity as Participants};
+use crate::ssr::entities::workers::Entity as Workers;
+use crate::ssr::entities::workitems::{self, Column, Entity as Workitems};
+use crate::ssr::processes::instances::enqueue;
+use crate::ssr::{begin_write, db_error};
+use crate::workflow::engine::Message;
+
+fn attempt_of(row: &workitems::Model) -> Attempt {
+    Attempt {
+        workitem: row.id,
+        attempt: row.attempt,
+    }
+}
+
+/// Hands worker `worker` up to `limit` queued workitems for `participants`, oldest first,
+/// leased until `lease_until`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    worker: i64,
+    participants: &[String],
+    limit: u64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<workitems::Model>, AppError> {
+    if limit == 0 || participants.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Most passes find nothing: look before taking the write lock.
+    let queued = Workitems::find()
+        .filter(Column::State.eq("queued"))
+        .filter(Column::Participant.is_in(participants.iter().cloned()))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    if queued.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = begin_write(db).await?;
+    let mut claimed = Vec::with_capacity(queued.len());
+    for mut row in queued {
+        // Another server sharing the database may have taken it in the meantime.
+        let updated = Workitems::update_many()
+            .col_expr(Column::State, Expr::value("dispatched"))
+            .col_expr(Column::WorkerId, Expr::value(Some(worker)))
+            .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id))
+            .filter(Column::Attempt.eq(row.attempt))
+            .filter(Column::State.eq("queued"))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        if updated.rows_affected == 1 {
+            row.state = "dispatched".into();
+            row.worker_id = Some(worker);
+            claimed.push(row);
+        }
+    }
+    txn.commit().await.map_err(db_error)?;
+    Ok(claimed)
+}
+
+/// Takes back, for a worker that reconnected, the attempts it says it still runs: those
+/// still dispatched to it are leased again and returned; the others are over.
+pub async fn reclaim(
+    conn: &impl ConnectionTrait,
+    worker: i64,
+    running: &[Attempt],
+    lease_until: DateTime<Utc>,
+) -> Result<BTreeSet<Attempt>, AppError> {
+    let mut kept = BTreeSet::new();
+    for attempt in running {
+        let updated = Workitems::update_many()
+            .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
+            .filter(Column::Id.eq(attempt.workitem))
+            .filter(Column::Attempt.eq(attempt.attempt))
+            .filter(Column::WorkerId.eq(worker))
+            .filter(Column::State.eq("dispatched"))
+            .exec(conn)
+            .await
+            .map_err(db_error)?;
+        if updated.rows_affected == 1 {
+            kept.insert(*attempt);
+        }
+    }
+    Ok(kept)
+}
+
+/// The attempts dispatched to worker `worker` now.
+pub async fn held_by(
+    conn: &impl ConnectionTrait,
+    worker: i64,
+) -> Result<BTreeSet<Attempt>, AppError> {
+    Ok(Workitems::find()
+        .filter(Column::WorkerId.eq(worker))
+        .filter(Column::State.eq("dispatched"))
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(attempt_of)
+        .collect())
+}
+
+/// Ends the leases of what worker `worker` holds now (it was disconnected on purpose), so
+/// that the next sweep applies the loss policy at once.
+pub async fn release(conn: &impl ConnectionTrait, worker: i64) -> Result<(), AppError> {
+    Workitems::update_many()
+        .col_expr(Column::LeaseUntil, Expr::value(Some(Utc::now())))
+        .filter(Column::WorkerId.eq(worker))
+        .filter(Column::State.eq("dispatched"))
+        .exec(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Records a progress report for an attempt worker `worker` holds.
+pub async fn progress(
+    conn: &impl ConnectionTrait,
+    worker: i64,
+    attempt: Attempt,
+    text: &str,
+) -> Result<(), AppError> {
+    let text: String = text.chars().take(MAX_PROGRESS_CHARS).collect();
+    Workitems::update_many()
+        .col_expr(Column::Progress, Expr::value(Some(text)))
+        .filter(Column::Id.eq(attempt.workitem))
+        .filter(Column::Attempt.eq(attempt.attempt))
+        .filter(Column::WorkerId.eq(worker))
+        .filter(Column::State.eq("dispatched"))
+        .exec(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Applies the worker-loss policy to up to `limit` workitems whose lease ran out before
+/// `now`: each is marked lost and its instance told, with whether its participant allows
+/// another attempt. Returns how many were lost.
+pub async fn expire(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<usize, AppError> {
+    let expired = Workitems::find()
+        .filter(Column::State.eq("dispatched"))
+        .filter(Column::LeaseUntil.lt(now))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut lost = 0;
+    for row in expired {
+        let txn = begin_write(db).await?;
+        let updated = Workitems::update_many()
+            .col_expr(Column::State, Expr::value("lost"))
+            .col_expr(Column::Losses, Expr::col(Column::Losses).add(1))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id))
+            .filter(Column::Attempt.eq(row.attempt))
+            .filter(Column::State.eq("dispatched"))
+            .filter(Column::LeaseUntil.lt(now))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        if updated.rows_affected != 1 {
+            continue;
+        }
+        let retries = Participants::find()
+            .filter(ParticipantColumn::Name.eq(&row.participant))
+            .one(&txn)
+            .await
+            .map_err(db_error)?
+            .map_or(0, |p| p.worker_loss_retries);
+        let worker = match row.worker_id {
+            Some(id) => Workers::find_by_id(id).one(&txn).await.map_err(db_error)?,
+            None => None,
+        };
+        let losses = row.losses + 1;
+        let retry = losses <= retries;
+        let reason = match &worker {
+            Some(w) => format!(
+                "worker lost: {} stopped answering (last heard from at {})",
+                w.name,
+                w.last_seen_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "worker lost".to_owned(),
+        };
+        let reason = if retry {
+            format!("{reason}; attempt elsewhere {losses} of {retries}")
+        } else if retries > 0 {
+            format!("{reason}; no attempts elsewhere left ({retries} allowed)")
+        } else {
+            reason
+        };
+        let message = Message::WorkitemLost {
+            workitem: u64::try_from(row.seq).unwrap_or_default(),
+            attempt: u32::try_from(row.attempt).unwrap_or_default(),
+            reason,
+            retry,
+        };
+        enqueue(&txn, row.instance_id, &message, now).await?;
+        txn.commit().await.map_err(db_error)?;
+        lost += 1;
+    }
+    Ok(lost)
+}

@@ -1,0 +1,344 @@
+//! The `/worker` websocket: authenticates a worker by its token, registers it with the hub,
+//! and carries its heartbeats, log lines, progress and replies to the services.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use app::ssr::audit::{self, Actor, Event};
+use app::ssr::auth::client_addr;
+use app::ssr::processes::instances;
+use app::ssr::state::AppState;
+use app::ssr::workers::hub::{Attached, Outgoing};
+use app::ssr::workers::protocol::{
+    Attempt, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, WorkerFrame,
+};
+use app::ssr::workers::registry::{self, Introduction};
+use app::ssr::workers::{leases, logs, tokens};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::DatabaseConnection;
+
+/// How long a new connection has to introduce itself.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The close code telling a worker it was refused for what it said (it should not retry
+/// unchanged).
+pub const CLOSE_REFUSED: u16 = 4000;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Upgrades a request with a valid worker token; anything else is 401.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let addr = client_addr(&headers, Some(peer), state.auth.trust_forwarded_for);
+    let token = match bearer(&headers) {
+        Some(secret) if state.workers.is_embedded_secret(secret) => Ok(None),
+        Some(secret) => match tokens::authenticate(&state.db, secret).await {
+            Ok(Some(id)) => Ok(Some(id)),
+            Ok(None) => Err("the worker token is not valid or has been revoked"),
+            Err(_) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Kiln could not check the token.",
+                )
+                    .into_response();
+            }
+        },
+        None => Err("a worker token is required: Authorization: Bearer TOKEN"),
+    };
+    let token = match token {
+        Ok(token) => token,
+        Err(reason) => {
+            let event = Event::new("worker.denied", "worker", None, reason.to_owned());
+            if let Err(error) = audit::record(&state.db, &Actor::anonymous(addr), event).await {
+                tracing::warn!(%error, "cannot audit a refused worker");
+            }
+            return (StatusCode::UNAUTHORIZED, reason).into_response();
+        }
+    };
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(state, socket, token, addr))
+}
+
+fn text(frame: &ServerFrame) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(frame).unwrap_or_default(),
+    ))
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    // A close reason holds at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(&reason[..end]),
+    }))
+}
+
+/// Reads the worker's introduction.
+async fn hello(socket: &mut WebSocket) -> Result<WorkerFrame, String> {
+    let first = tokio::time::timeout(HELLO_TIMEOUT, socket.recv())
+        .await
+        .map_err(|_| "no hello within 10s".to_owned())?;
+    match first {
+        Some(Ok(Message::Text(text))) => {
+            serde_json::from_str::<WorkerFrame>(&text).map_err(|e| format!("unreadable hello: {e}"))
+        }
+        _ => Err("the first frame must be a hello".into()),
+    }
+}
+
+async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr: Option<String>) {
+    let hello = match hello(&mut socket).await {
+        Ok(frame) => frame,
+        Err(reason) => {
+            let _ = socket.send(close(close_code::POLICY, &reason)).await;
+            return;
+        }
+    };
+    let WorkerFrame::Hello {
+        protocol,
+        name,
+        host,
+        version,
+        participants,
+        capacity,
+        running,
+    } = hello
+    else {
+        let _ = socket
+            .send(close(close_code::POLICY, "the first frame must be a hello"))
+            .await;
+        return;
+    };
+    if protocol != PROTOCOL_VERSION {
+        let reason = format!(
+            "this server speaks worker protocol {PROTOCOL_VERSION}, not {protocol}: upgrade the worker"
+        );
+        let _ = socket.send(close(CLOSE_REFUSED, &reason)).await;
+        return;
+    }
+    let introduction = Introduction {
+        name,
+        host,
+        version,
+        participants,
+        capacity,
+        token,
+    };
+    let row = match registry::connect(&state.db, introduction, addr).await {
+        Ok(row) => row,
+        Err(error) => {
+            let _ = socket.send(close(CLOSE_REFUSED, &error.to_string())).await;
+            return;
+        }
+    };
+    let lease_until =
+        Utc::now() + chrono::Duration::from_std(state.workers.lease).unwrap_or_default();
+    let kept = match leases::reclaim(&state.db, row.id, &running, lease_until).await {
+        Ok(kept) => kept,
+        Err(_) => {
+            let _ = socket.send(close(close_code::ERROR, "server error")).await;
+            return;
+        }
+    };
+    let participants: Vec<String> = serde_json::from_str(&row.participants).unwrap_or_default();
+    let Attached { serial, outbox } = state.workers.attach(
+        row.id,
+        participants,
+        usize::try_from(row.capacity).unwrap_or(1),
+        row.draining,
+        kept.clone(),
+    );
+    tracing::info!(worker = %row.name, id = row.id, "worker connected");
+    let mut welcome = vec![ServerFrame::Welcome {
+        worker_id: row.id,
+        heartbeat_ms: u64::try_from(state.workers.heartbeat_interval().as_millis())
+            .unwrap_or(10_000),
+    }];
+    welcome.extend(
+        running
+            .iter()
+            .filter(|a| !kept.contains(a))
+            .map(|&attempt| ServerFrame::Retract { attempt }),
+    );
+    let connection = Connection {
+        db: state.db.clone(),
+        state: state.clone(),
+        worker: row.id,
+        name: row.name.clone(),
+    };
+    let reason = connection.run(socket, outbox, welcome).await;
+    state.workers.detach(row.id, serial);
+    if let Err(error) = registry::disconnected(&state.db, row.id).await {
+        tracing::warn!(%error, "cannot record a worker's disconnection");
+    }
+    tracing::info!(worker = %row.name, id = row.id, %reason, "worker disconnected");
+}
+
+struct Connection {
+    db: DatabaseConnection,
+    state: AppState,
+    worker: i64,
+    name: String,
+}
+
+impl Connection {
+    /// Serves the connection until it ends; returns why it ended.
+    async fn run(
+        &self,
+        socket: WebSocket,
+        mut outbox: tokio::sync::mpsc::Receiver<Outgoing>,
+        welcome: Vec<ServerFrame>,
+    ) -> String {
+        let (mut sink, mut stream) = socket.split();
+        for frame in &welcome {
+            if sink.send(text(frame)).await.is_err() {
+                return "the connection failed".into();
+            }
+        }
+        // A worker silent for a whole lease is gone.
+        let silence = self.state.workers.lease;
+        loop {
+            tokio::select! {
+                incoming = tokio::time::timeout(silence, stream.next()) => {
+                    let message = match incoming {
+                        Err(_) => {
+                            let _ = sink.send(close(close_code::POLICY, "no heartbeat within the lease")).await;
+                            return "no heartbeat within the lease".into();
+                        }
+                        Ok(None) => return "the worker closed the connection".into(),
+                        Ok(Some(Err(error))) => return format!("the connection failed: {error}"),
+                        Ok(Some(Ok(message))) => message,
+                    };
+                    let frame = match message {
+                        Message::Text(text) => match serde_json::from_str::<WorkerFrame>(&text) {
+                            Ok(frame) => frame,
+                            Err(error) => {
+                                let reason = format!("unreadable frame: {error}");
+                                let _ = sink.send(close(close_code::POLICY, &reason)).await;
+                                return reason;
+                            }
+                        },
+                        Message::Binary(_) => {
+                            let _ = sink.send(close(close_code::UNSUPPORTED, "frames are JSON text")).await;
+                            return "a binary frame".into();
+                        }
+                        Message::Close(_) => return "the worker closed the connection".into(),
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                    };
+                    match self.handle(frame).await {
+                        Ok(answers) => {
+                            for answer in &answers {
+                                if sink.send(text(answer)).await.is_err() {
+                                    return "the connection failed".into();
+                                }
+                            }
+                        }
+                        Err(reason) => {
+                            let _ = sink.send(close(close_code::POLICY, &reason)).await;
+                            return reason;
+                        }
+                    }
+                }
+                outgoing = outbox.recv() => match outgoing {
+                    Some(Outgoing::Frame(frame)) => {
+                        if sink.send(text(&frame)).await.is_err() {
+                            return "the connection failed".into();
+                        }
+                    }
+                    Some(Outgoing::Close(reason)) => {
+                        let _ = sink.send(close(close_code::AWAY, &reason)).await;
+                        return reason;
+                    }
+                    None => return "the hub let go of the connection".into(),
+                },
+            }
+        }
+    }
+
+    /// Handles one frame; returns the frames to answer with, or why the connection ends.
+    async fn handle(&self, frame: WorkerFrame) -> Result<Vec<ServerFrame>, String> {
+        let hub = &self.state.workers;
+        match frame {
+            WorkerFrame::Hello { .. } => Err("hello was already said".into()),
+            WorkerFrame::Heartbeat => {
+                let now = Utc::now();
+                let until = now + chrono::Duration::from_std(hub.lease).unwrap_or_default();
+                if let Err(error) = registry::heartbeat(&self.db, self.worker, now, until).await {
+                    tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
+                }
+                Ok(Vec::new())
+            }
+            WorkerFrame::Log { attempt, lines } => {
+                if hub.runs(self.worker, attempt) {
+                    let data_dir = &self.state.data_dir;
+                    if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
+                        tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");
+                    }
+                }
+                Ok(Vec::new())
+            }
+            WorkerFrame::Progress { attempt, text } => {
+                if let Err(error) = leases::progress(&self.db, self.worker, attempt, &text).await {
+                    tracing::warn!(%error, "cannot record progress");
+                }
+                Ok(Vec::new())
+            }
+            WorkerFrame::Reply { attempt, outcome } => Ok(self.reply(attempt, outcome).await),
+        }
+    }
+
+    async fn reply(
+        &self,
+        attempt: Attempt,
+        outcome: app::workflow::engine::Outcome,
+    ) -> Vec<ServerFrame> {
+        let hub = &self.state.workers;
+        let taken = instances::reply(
+            &self.db,
+            attempt.workitem,
+            attempt.attempt,
+            Some(self.worker),
+            outcome,
+            &self.name,
+        )
+        .await;
+        match taken {
+            Ok(Ok(_)) => {
+                hub.finished(self.worker, attempt);
+                self.state.engine.wake();
+                vec![ServerFrame::Replied { attempt }]
+            }
+            Ok(Err(refused)) => {
+                hub.finished(self.worker, attempt);
+                tracing::warn!(worker = %self.name, workitem = attempt.workitem, attempt = attempt.attempt, %refused, "reply refused");
+                vec![ServerFrame::Refused {
+                    attempt,
+                    reason: refused.to_string(),
+                }]
+            }
+            // Not answered: the worker sends the reply again when it reconnects.
+            Err(_) => Vec::new(),
+        }
+    }
+}
