@@ -51,6 +51,16 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The same page with each item turned into something else.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        }
+    }
+
     pub fn page_count(&self) -> u64 {
         self.total.div_ceil(self.per_page).max(1)
     }
@@ -605,4 +615,103 @@ pub struct ParticipantView {
     pub running: i64,
     /// Median time from dispatch to reply over its last completed steps.
     pub recent_median_ms: Option<i64>,
+}
+
+/// A process instance in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    pub id: i64,
+    pub definition: String,
+    /// The project's slug; `None` for a process of a global definition.
+    pub project: Option<String>,
+    pub status: String,
+    pub launched_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One step of a process's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    /// The expression it is about, as the outline labels it.
+    pub node: Option<String>,
+    pub participant: Option<String>,
+    pub by: String,
+    pub message: String,
+    pub duration_ms: Option<i64>,
+}
+
+/// A process instance's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessView {
+    pub summary: ProcessSummary,
+    /// The definition's versions it runs, `name vN`.
+    pub versions: Vec<String>,
+    /// The current fields (the final ones once it is over), as indented JSON.
+    pub fields: String,
+    pub outline: Vec<crate::workflow::outline::OutlineRow>,
+    /// The latest steps, oldest first (at most [`crate::types::HISTORY_SHOWN`]).
+    pub history: Vec<HistoryRow>,
+    /// Steps before the ones shown.
+    pub earlier_steps: u64,
+    /// Why it is in error, one line per failed expression.
+    pub errors: Vec<String>,
+    /// Running expressions that can be re-applied: (flow, label).
+    pub reapplicable: Vec<(u64, String)>,
+    /// The reader may cancel, kill, pause, resume, replay and re-apply it.
+    pub can_control: bool,
+}
+
+/// History steps shown on a process page.
+pub const HISTORY_SHOWN: u64 = 500;
+
+/// A stored definition in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionSummary {
+    pub name: String,
+    pub version: i32,
+    pub author: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The definitions of a scope (a project, or global), and what the reader may do there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionList {
+    /// The project's slug; empty for the global definitions.
+    pub project: String,
+    pub definitions: Vec<DefinitionSummary>,
+    pub can_edit: bool,
+    pub can_launch: bool,
+}
+
+/// A definition's latest version, for the editor and the launch form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionDetail {
+    pub summary: DefinitionSummary,
+    pub source: String,
+    /// The fields a launch starts from, as indented JSON.
+    pub fields: String,
+    pub outline: Vec<crate::workflow::outline::OutlineRow>,
+    /// Every version, newest first.
+    pub versions: Vec<DefinitionSummary>,
+    pub can_edit: bool,
+    pub can_launch: bool,
+}
+
+/// One problem found in a definition's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionProblem {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// What checking a definition's text found: its problems, or its outline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionCheck {
+    pub problems: Vec<DefinitionProblem>,
+    pub name: String,
+    pub outline: Vec<crate::workflow::outline::OutlineRow>,
 }

@@ -36,6 +36,71 @@ pub enum Command {
     Bench(BenchCommand),
     /// Connect to a Kiln server and run the workitems it hands out.
     Worker(WorkerArgs),
+    /// Launch and control workflow processes.
+    #[command(subcommand)]
+    Process(ProcessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProcessCommand {
+    /// Launch a process of a definition; prints its id.
+    Launch {
+        /// The definition's name
+        name: String,
+        /// The project whose definition it is [default: a global definition]
+        #[arg(long, value_name = "SLUG")]
+        project: Option<String>,
+        /// A launch field, KEY=VALUE; VALUE is read as JSON when it is JSON, else as text
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show a process: its status, errors and running expressions.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Cancel a process (its on_cancel handlers run).
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Kill a process at once, without on_cancel handlers.
+    Kill {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Pause a process: nothing new starts until it is resumed.
+    Pause {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    Resume {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Run a process's failed expressions again (one of them with --flow).
+    Replay {
+        id: i64,
+        #[arg(long, value_name = "FLOW")]
+        flow: Option<u64>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Cancel a running expression and apply it again (see `kiln process show` for flows).
+    Reapply {
+        id: i64,
+        #[arg(long, value_name = "FLOW")]
+        flow: u64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,9 @@ use anyhow::Context;
 use clap::Parser;
 use server::config::{Cli, Command, LogFormat, WorkerArgs};
 use server::worker::{RunAs, Worker, WorkerConfig, socket_url};
-use server::{accounts_cli, bench, database, project_cli, startup::Application, telemetry};
+use server::{
+    accounts_cli, bench, database, process_cli, project_cli, startup::Application, telemetry,
+};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -50,6 +52,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(command) => {
             telemetry::init(LogFormat::Text, "warn");
             bench::run(command).await
+        }
+        Command::Process(command) => {
+            telemetry::init(LogFormat::Text, "warn");
+            process_cli::run(command).await
         }
         Command::Worker(args) => {
             telemetry::init(LogFormat::Text, "info");

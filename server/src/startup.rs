@@ -68,6 +68,10 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot register the standard participants: {e}"))?;
         app::ssr::password::warm_up().await;
+        let lease_until = chrono::Utc::now() + chrono::Duration::from_std(settings.worker_lease)?;
+        app::ssr::workers::leases::renew_all(&db, lease_until)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot renew the workers' leases: {e}"))?;
 
         let listener = TcpListener::bind(settings.listen)
             .await

@@ -152,9 +152,9 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
             return;
         }
     };
-    let lease_until =
-        Utc::now() + chrono::Duration::from_std(state.workers.lease).unwrap_or_default();
-    let kept = match leases::reclaim(&state.db, row.id, &running, lease_until).await {
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(state.workers.lease).unwrap_or_default();
+    let kept = match leases::reclaim(&state.db, row.id, &running, now, lease_until).await {
         Ok(kept) => kept,
         Err(_) => {
             let _ = socket.send(close(close_code::ERROR, "server error")).await;
@@ -284,7 +284,10 @@ impl Connection {
             WorkerFrame::Heartbeat => {
                 let now = Utc::now();
                 let until = now + chrono::Duration::from_std(hub.lease).unwrap_or_default();
-                if let Err(error) = registry::heartbeat(&self.db, self.worker, now, until).await {
+                let running = hub.running(self.worker);
+                if let Err(error) =
+                    registry::heartbeat(&self.db, self.worker, &running, now, until).await
+                {
                     tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
                 }
                 Ok(Vec::new())

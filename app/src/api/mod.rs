@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod configuration;
 pub mod groups;
+pub mod processes;
 pub mod profile;
 pub mod projects;
 pub mod users;

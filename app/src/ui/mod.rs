@@ -10,6 +10,7 @@ mod layout;
 mod login;
 mod pagination;
 mod placeholders;
+mod processes;
 mod profile;
 mod project;
 mod project_configuration;
@@ -61,7 +62,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/:section") view=project::ProjectPage ssr=SsrMode::Async />
                     <Route path=path!("import-project") view=project_import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("groups/:id") view=group::GroupPage ssr=SsrMode::Async />
-                    <Route path=path!("processes") view=placeholders::Processes ssr=SsrMode::Async />
+                    <Route path=path!("processes") view=processes::ProcessesPage ssr=SsrMode::Async />
+                    <Route path=path!("processes/definitions") view=processes::DefinitionsPage ssr=SsrMode::Async />
+                    <Route path=path!("processes/definitions/edit") view=processes::DefinitionEditorPage ssr=SsrMode::Async />
+                    <Route path=path!("processes/:id") view=processes::ProcessPage ssr=SsrMode::Async />
                     <Route path=path!("workers") view=workers::WorkersPage ssr=SsrMode::Async />
                     <Route path=path!("workers/participants") view=workers::ParticipantsPage ssr=SsrMode::Async />
                     <Route path=path!("workers/tokens") view=workers::TokensPage ssr=SsrMode::Async />

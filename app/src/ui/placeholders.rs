@@ -25,14 +25,3 @@ pub fn Dashboard() -> impl IntoView {
         />
     }
 }
-
-#[component]
-pub fn Processes() -> impl IntoView {
-    view! {
-        <EmptyState
-            title="Processes"
-            heading="No processes yet"
-            body="Workflow process instances you can see, running and finished, will be listed here."
-        />
-    }
-}

@@ -114,6 +114,8 @@ fn Project(project: ProjectView, section: Section, changes: Changes) -> impl Int
             {tab(Section::Overview, base.clone(), "Overview")}
             {tab(Section::Configuration, format!("{base}/configuration"), "Configuration")}
             {tab(Section::History, format!("{base}/history"), "History")}
+            <a href=format!("/processes?project={}", project.slug)>"Processes"</a>
+            <a href=format!("/processes/definitions?project={}", project.slug)>"Definitions"</a>
             {admin.then(|| tab(Section::Settings, format!("{base}/settings"), "Settings"))}
             {admin.then(|| tab(Section::Audit, format!("{base}/audit"), "Audit trail"))}
         </nav>

@@ -9,6 +9,7 @@ pub mod definition;
 #[cfg(feature = "ssr")]
 pub mod engine;
 pub mod fields;
+pub mod outline;
 #[cfg(feature = "ssr")]
 pub mod parse;
 

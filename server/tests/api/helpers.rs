@@ -156,6 +156,7 @@ impl Backend {
                 .unwrap_or_else(|| format!("http://{address}")),
             db,
             data_dir: settings.store.data_dir.clone(),
+            database_url: settings.store.database_url.clone(),
             engine,
             shutdown,
             postgres_database,
@@ -173,6 +174,8 @@ pub struct TestApp {
     pub db: sea_orm::DatabaseConnection,
     /// The data directory, where Kiln stores files for projects.
     pub data_dir: std::path::PathBuf,
+    /// The database's URL, for `kiln` processes started on the same database.
+    pub database_url: String,
     /// The engine's cache and wake-up bell, shared with the running application.
     pub engine: app::ssr::processes::EngineHandle,
     shutdown: CancellationToken,
@@ -207,6 +210,12 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the in-process server (its runner and dispatcher too); the database stays, for
+    /// a `kiln serve` process to take over.
+    pub fn stop_server(&self) {
+        self.shutdown.cancel();
+    }
+
     /// A browser with an empty cookie jar.
     pub fn client(&self) -> Client {
         let jar = Arc::new(Jar::default());

@@ -285,3 +285,94 @@ impl DefinitionCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+fn summary(name: &str, version: &versions::Model) -> crate::types::DefinitionSummary {
+    crate::types::DefinitionSummary {
+        name: name.to_owned(),
+        version: version.version,
+        author: version.author.clone(),
+        updated_at: version.created_at,
+    }
+}
+
+/// The definitions stored in `scope` itself (not the global ones a project may also use),
+/// by name, each at its latest version.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    scope: Scope,
+) -> Result<Vec<crate::types::DefinitionSummary>, AppError> {
+    let rows = Definitions::find()
+        .filter(DefinitionColumn::ScopeKey.eq(scope.key()))
+        .order_by_asc(DefinitionColumn::Name)
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    let mut list = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(version) = latest_version(conn, row.id).await? {
+            list.push(summary(&row.name, &version));
+        }
+    }
+    Ok(list)
+}
+
+/// A definition stored in `scope`: its latest version's text and tree, and every version.
+pub async fn detail(
+    conn: &impl ConnectionTrait,
+    cache: &DefinitionCache,
+    scope: Scope,
+    name: &str,
+) -> Result<
+    (
+        versions::Model,
+        Arc<Definition>,
+        Vec<crate::types::DefinitionSummary>,
+    ),
+    AppError,
+> {
+    let row = Definitions::find()
+        .filter(DefinitionColumn::ScopeKey.eq(scope.key()))
+        .filter(DefinitionColumn::Name.eq(name))
+        .one(conn)
+        .await
+        .map_err(db_error)?
+        .ok_or(AppError::NotFound)?;
+    let all = Versions::find()
+        .filter(VersionColumn::DefinitionId.eq(row.id))
+        .order_by_desc(VersionColumn::Version)
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    let latest = all.first().cloned().ok_or(AppError::NotFound)?;
+    let tree = cache.load(conn, &[latest.id]).await?.remove(0);
+    let versions = all.iter().map(|v| summary(&row.name, v)).collect();
+    Ok((latest, tree, versions))
+}
+
+/// Checks `source` as a definition of `scope` without storing anything.
+pub async fn check(
+    conn: &impl ConnectionTrait,
+    scope: Scope,
+    source: &str,
+) -> Result<crate::types::DefinitionCheck, AppError> {
+    let known = known_names(conn, scope).await?;
+    Ok(match parse_definition(source, &known) {
+        Ok(definition) => crate::types::DefinitionCheck {
+            problems: Vec::new(),
+            outline: crate::workflow::outline::outline(&definition),
+            name: definition.name,
+        },
+        Err(errors) => crate::types::DefinitionCheck {
+            problems: errors
+                .into_iter()
+                .map(|e| crate::types::DefinitionProblem {
+                    line: e.position.line,
+                    column: e.position.column,
+                    message: e.message,
+                })
+                .collect(),
+            name: String::new(),
+            outline: Vec::new(),
+        },
+    })
+}

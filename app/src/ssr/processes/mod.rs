@@ -4,8 +4,19 @@
 pub mod definitions;
 pub mod instances;
 pub mod participants;
+pub mod views;
 
 pub use definitions::{DefinitionCache, Scope};
+
+/// The scope of the project at `slug`.
+pub async fn projects_scope(
+    conn: &impl sea_orm::ConnectionTrait,
+    slug: &str,
+) -> Result<Scope, crate::error::AppError> {
+    Ok(Scope::Project(
+        crate::ssr::projects::by_slug(conn, slug).await?.id,
+    ))
+}
 
 /// What request handlers share with the engine's runner: the parsed-definition cache and the
 /// bell that wakes the runner when a message has been queued.

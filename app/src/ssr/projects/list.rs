@@ -52,6 +52,11 @@ fn visible(user: &CurrentUser, tab: ProjectTab) -> Condition {
     }
 }
 
+/// The projects `user` may view, as a condition on the projects table.
+pub fn viewable(user: &CurrentUser) -> Condition {
+    visible(user, ProjectTab::All)
+}
+
 /// One page of the projects `user` may see in `query.tab`. `query.search` must be parsed.
 pub async fn list(
     conn: &impl ConnectionTrait,

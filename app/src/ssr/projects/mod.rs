@@ -42,6 +42,15 @@ pub async fn by_slug(conn: &impl ConnectionTrait, slug: &str) -> Result<Project,
         .ok_or(AppError::NotFound)
 }
 
+/// The project with id `id`.
+pub async fn by_id(conn: &impl ConnectionTrait, id: i64) -> Result<Project, AppError> {
+    Projects::find_by_id(id)
+        .one(conn)
+        .await
+        .map_err(db_error)?
+        .ok_or(AppError::NotFound)
+}
+
 pub async fn is_member(
     conn: &impl ConnectionTrait,
     group: GroupId,

@@ -166,6 +166,14 @@ impl WorkerHub {
             .is_some_and(|c| c.running.contains(&attempt))
     }
 
+    /// What worker `worker` runs, as far as this server knows.
+    pub fn running(&self, worker: i64) -> Vec<Attempt> {
+        self.connections()
+            .get(&worker)
+            .map(|c| c.running.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// `attempt` is over for worker `worker` (replied or refused): its slot is free.
     pub fn finished(&self, worker: i64, attempt: Attempt) {
         if let Some(c) = self.connections().get_mut(&worker) {

@@ -75,12 +75,16 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// Takes back, for a worker that reconnected, the attempts it says it still runs: those
-/// still dispatched to it are leased again and returned; the others are over.
+/// Takes back, for a worker that (re)connected, the attempts it says it still runs: those
+/// still dispatched to it are leased again and returned. The lease of anything else the
+/// database has dispatched to it ends now, so the loss policy applies at once: an earlier
+/// run of this worker (an embedded worker of a server that was killed, say) may have
+/// started it, so it must not run again under the same attempt.
 pub async fn reclaim(
     conn: &impl ConnectionTrait,
     worker: i64,
     running: &[Attempt],
+    now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<BTreeSet<Attempt>, AppError> {
     let mut kept = BTreeSet::new();
@@ -97,6 +101,17 @@ pub async fn reclaim(
         if updated.rows_affected == 1 {
             kept.insert(*attempt);
         }
+    }
+    for attempt in held_by(conn, worker).await?.difference(&kept) {
+        Workitems::update_many()
+            .col_expr(Column::LeaseUntil, Expr::value(Some(now)))
+            .filter(Column::Id.eq(attempt.workitem))
+            .filter(Column::Attempt.eq(attempt.attempt))
+            .filter(Column::WorkerId.eq(worker))
+            .filter(Column::State.eq("dispatched"))
+            .exec(conn)
+            .await
+            .map_err(db_error)?;
     }
     Ok(kept)
 }
@@ -128,6 +143,23 @@ pub async fn release(conn: &impl ConnectionTrait, worker: i64) -> Result<(), App
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+/// Gives every dispatched workitem a fresh lease until `lease_until`: called when a server
+/// starts, since no worker could heartbeat while it was down, and its workers need a moment
+/// to reconnect and say what they still run.
+pub async fn renew_all(
+    conn: &impl ConnectionTrait,
+    lease_until: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    let updated = Workitems::update_many()
+        .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
+        .filter(Column::State.eq("dispatched"))
+        .filter(Column::LeaseUntil.lt(lease_until))
+        .exec(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(updated.rows_affected)
 }
 
 /// Records a progress report for an attempt worker `worker` holds.

@@ -139,10 +139,13 @@ pub async fn connect(
     Ok(row)
 }
 
-/// Notes that worker `id` is alive, and extends the leases of what it holds to `lease_until`.
+/// Notes that worker `id` is alive, and extends to `lease_until` the leases of `running`,
+/// the attempts its connection runs. Only those: a workitem the database gives the worker
+/// but the worker does not run must not be kept alive by its heartbeats.
 pub async fn heartbeat(
     conn: &impl ConnectionTrait,
     id: i64,
+    running: &[super::protocol::Attempt],
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<(), AppError> {
@@ -152,8 +155,13 @@ pub async fn heartbeat(
         .exec(conn)
         .await
         .map_err(db_error)?;
+    if running.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = running.iter().map(|a| a.workitem).collect();
     Workitems::update_many()
         .col_expr(WorkitemColumn::LeaseUntil, Expr::value(Some(lease_until)))
+        .filter(WorkitemColumn::Id.is_in(ids))
         .filter(WorkitemColumn::WorkerId.eq(id))
         .filter(WorkitemColumn::State.eq("dispatched"))
         .exec(conn)
