@@ -3,6 +3,8 @@
 //! `sequential_step_ms` runs one instance of 40 sequential `noop` steps; `outbox_step_ms` runs
 //! 40 sequential steps of a participant outside the engine, each answered as soon as its
 //! workitem is written, so every step costs a reply transaction and a transition.
+//! `workitems_per_s` runs the real server with four workers connected over the worker
+//! protocol and counts the `shell` steps (each running `true`) they get through.
 
 use std::time::Instant;
 
@@ -75,8 +77,115 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
     }
     println!("sequential_step_ms: {:.3}", median(&mut sequential));
     println!("outbox_step_ms: {:.3}", median(&mut outbox));
+    let rate = through_workers(&db, &store, dir.path()).await?;
+    println!("workitems_per_s: {rate:.1}");
     db.close().await.context("cannot close the database")?;
     dir.close().context("cannot delete the temporary directory")
+}
+
+/// Workers and their capacity for `workitems_per_s`.
+const WORKERS: u32 = 4;
+const CAPACITY: u32 = 4;
+/// Instances of `WORKITEM_STEPS` steps each.
+const INSTANCES: usize = 200;
+const WORKITEM_STEPS: usize = 5;
+
+/// Starts the server, connects the workers and times `INSTANCES` processes of
+/// `WORKITEM_STEPS` `shell` steps from the first launch to the last end.
+async fn through_workers(
+    db: &DatabaseConnection,
+    store: &crate::config::StoreSettings,
+    dir: &std::path::Path,
+) -> anyhow::Result<f64> {
+    use crate::config::{LogFormat, Settings};
+    use crate::startup::Application;
+    use crate::worker::{Worker, WorkerConfig};
+    use app::ssr::entities::process_instances::{Column as InstanceColumn, Entity as Instances};
+    use sea_orm::PaginatorTrait;
+    use tokio_util::sync::CancellationToken;
+
+    // Made here so that the server does not print its announcement among the figures.
+    app::ssr::accounts::ensure_first_admin(db, Some("bench-password"))
+        .await
+        .map_err(|e| anyhow!("cannot create the first administrator: {e}"))?;
+    let steps =
+        "    - participant: shell\n      params: { command: [\"true\"] }\n".repeat(WORKITEM_STEPS);
+    save(
+        db,
+        &format!("name: true-chain\nprocess:\n  sequence:\n{steps}"),
+    )
+    .await?;
+    let settings = Settings {
+        store: store.clone(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        public_origin: None,
+        site_root: dir.join("site"),
+        auth: Default::default(),
+        log_format: LogFormat::Text,
+        admin_password: None,
+        embedded_workers: 0,
+        worker_lease: std::time::Duration::from_secs(30),
+    };
+    let application = Application::build(settings).await?;
+    let url = format!("ws://{}/worker", application.local_addr()?);
+    let engine = application.state().engine.clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+    let secret = app::ssr::workers::tokens::create(db, &Actor::system(), "bench")
+        .await
+        .map_err(|e| anyhow!("token: {e}"))?
+        .secret;
+    let workers: Vec<_> = (1..=WORKERS)
+        .map(|n| {
+            let config = WorkerConfig {
+                url: url.clone(),
+                token: secret.clone(),
+                name: format!("bench-{n}"),
+                participants: vec!["shell".into()],
+                capacity: CAPACITY,
+                workdir: dir.join(format!("work-{n}")),
+                run_as: None,
+            };
+            tokio::spawn(Worker::new(config).run(shutdown.clone()))
+        })
+        .collect();
+
+    let started = Instant::now();
+    for _ in 0..INSTANCES {
+        instances::launch(
+            db,
+            &engine.cache,
+            &Actor::system(),
+            Scope::Global,
+            "true-chain",
+            Fields::new(),
+        )
+        .await
+        .map_err(|e| anyhow!("launch: {e}"))?;
+        engine.wake();
+    }
+    loop {
+        let finished = Instances::find()
+            .filter(InstanceColumn::DefinitionName.eq("true-chain"))
+            .filter(InstanceColumn::Status.eq("finished"))
+            .count(db)
+            .await?;
+        if finished == INSTANCES as u64 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "only {finished} of {INSTANCES} processes finished in ten minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let rate = (INSTANCES * WORKITEM_STEPS) as f64 / started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.context("a worker task failed")??;
+    }
+    server.await.context("the server task failed")??;
+    Ok(rate)
 }
 
 async fn save(db: &DatabaseConnection, source: &str) -> anyhow::Result<()> {
