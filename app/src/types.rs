@@ -715,3 +715,24 @@ pub struct DefinitionCheck {
     pub name: String,
     pub outline: Vec<crate::workflow::outline::OutlineRow>,
 }
+
+/// A task in a user's Inbox: a workitem for a participant people serve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub workitem: i64,
+    pub attempt: i32,
+    pub process: i64,
+    pub definition: String,
+    /// The project's slug; `None` for a global process.
+    pub project: Option<String>,
+    pub participant: String,
+    pub message: String,
+    /// Names of the fields the answer fills in.
+    pub form: Vec<String>,
+    /// The workitem's fields, as indented JSON.
+    pub fields: String,
+    /// Who it is for, as the definition says (`user x`, `group y`, or empty for anyone who
+    /// may build).
+    pub addressed_to: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -9,5 +9,6 @@ pub mod groups;
 pub mod processes;
 pub mod profile;
 pub mod projects;
+pub mod tasks;
 pub mod users;
 pub mod workers;

@@ -54,6 +54,7 @@ fn TopBar(user: CurrentUser) -> impl IntoView {
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/projects">"Projects"</A>
                 <A href="/processes">"Processes"</A>
+                <A href="/inbox">"Inbox"</A>
                 <A href="/workers">"Workers"</A>
                 <Show when=move || is_admin>
                     // Current on every administration page, not only the first tab.

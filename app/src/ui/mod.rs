@@ -6,6 +6,7 @@ mod admin_infrastructure;
 mod admin_users;
 mod forms;
 mod group;
+mod inbox;
 mod layout;
 mod login;
 mod pagination;
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("workers") view=workers::WorkersPage ssr=SsrMode::Async />
                     <Route path=path!("workers/participants") view=workers::ParticipantsPage ssr=SsrMode::Async />
                     <Route path=path!("workers/tokens") view=workers::TokensPage ssr=SsrMode::Async />
+                    <Route path=path!("inbox") view=inbox::InboxPage ssr=SsrMode::Async />
                     <Route path=path!("profile") view=profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("admin/users") view=admin_users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/groups") view=admin_groups::GroupsPage ssr=SsrMode::Async />

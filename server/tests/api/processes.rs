@@ -7,12 +7,14 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::groups::{add_member, create_group};
 use crate::helpers::{Client, TestApp, app_error, assert_invalid, audit_rows, on_each_database};
 use crate::projects::create_project;
 
 on_each_database!(
     definitions_are_checked_and_saved_by_scope,
     processes_are_launched_read_and_controlled_through_the_policy,
+    people_answer_their_tasks_from_the_inbox,
 );
 
 const WAITER: &str = "name: waiter\nfields: { branch: main }\nprocess:\n  sequence:\n    - set: { started: yes }\n    - wait: 1h\n";
@@ -306,4 +308,183 @@ async fn processes_are_launched_read_and_controlled_through_the_policy(app: Test
     assert_eq!(listed["total"], 1);
     let listed = json(olga.call("list_processes", &[("project", "secret")]).await).await;
     assert_eq!(listed["total"], 1);
+}
+
+const APPROVAL: &str = "name: release\nprocess:\n  sequence:\n    - participant: approve\n      params: { group: qa, message: Ship it?, form: [reason] }\n    - set: { shipped: true }\n";
+const ANYONE: &str = "name: anyone\nprocess:\n  participant: approve\n";
+
+async fn tasks(client: &Client) -> Vec<Value> {
+    json(client.call("list_tasks", &[]).await)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+async fn wait_for_tasks(client: &Client, count: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let list = tasks(client).await;
+        if list.len() >= count {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {count} tasks arrived");
+}
+
+async fn people_answer_their_tasks_from_the_inbox(app: TestApp) {
+    for name in ["olga", "quinn", "vic"] {
+        app.create_user(name, &format!("{name}-password-1"), false)
+            .await;
+    }
+    let qa = create_group(&app, "qa").await;
+    add_member(&app, &qa, "olga", false).await;
+    add_member(&app, &qa, "quinn", false).await;
+    let olga = app.logged_in("olga", "olga-password-1").await;
+    let quinn = app.logged_in("quinn", "quinn-password-1").await;
+    let vic = app.logged_in("vic", "vic-password-1").await;
+    create_project(
+        &olga,
+        "firmware",
+        &[
+            ("group", &qa),
+            ("group_permissions[view]", "true"),
+            ("other_permissions[view]", "true"),
+        ],
+    )
+    .await;
+    json(
+        olga.call(
+            "save_definition",
+            &[("project", "firmware"), ("source", APPROVAL)],
+        )
+        .await,
+    )
+    .await;
+    json(
+        olga.call(
+            "save_definition",
+            &[("project", "firmware"), ("source", ANYONE)],
+        )
+        .await,
+    )
+    .await;
+
+    // A task for the group reaches its members only.
+    let first = json(
+        olga.call(
+            "launch_process",
+            &[("project", "firmware"), ("name", "release")],
+        )
+        .await,
+    )
+    .await;
+    let first = first.as_i64().unwrap();
+    let inbox = wait_for_tasks(&quinn, 1).await;
+    assert_eq!(inbox[0]["message"], "Ship it?");
+    assert_eq!(inbox[0]["form"], serde_json::json!(["reason"]));
+    assert_eq!(inbox[0]["addressed_to"], "group qa");
+    assert!(tasks(&vic).await.is_empty());
+    let (workitem, attempt) = (
+        inbox[0]["workitem"].to_string(),
+        inbox[0]["attempt"].to_string(),
+    );
+    let refused = vic
+        .call(
+            "complete_task",
+            &[("workitem", &workitem), ("attempt", &attempt)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let unknown = quinn
+        .call(
+            "complete_task",
+            &[
+                ("workitem", &workitem),
+                ("attempt", &attempt),
+                ("values[colour]", "red"),
+            ],
+        )
+        .await;
+    assert_eq!(app_error(unknown).await.field(), Some("colour"));
+    let done = quinn
+        .call(
+            "complete_task",
+            &[
+                ("workitem", &workitem),
+                ("attempt", &attempt),
+                ("values[reason]", "tests pass"),
+            ],
+        )
+        .await;
+    assert_eq!(json(done).await.as_i64(), Some(first));
+    let view = wait_for(&olga, &first.to_string(), "finished").await;
+    let fields = view["fields"].as_str().unwrap();
+    assert!(
+        fields.contains("\"reason\": \"tests pass\"")
+            && fields.contains("\"decided_by\": \"quinn\""),
+        "{fields}"
+    );
+    let again = quinn
+        .call(
+            "complete_task",
+            &[("workitem", &workitem), ("attempt", &attempt)],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        audit_rows(&app, "task.complete", "process", &first.to_string()).await[0].0,
+        "quinn"
+    );
+
+    // Rejecting fails the step with the reason.
+    let second = json(
+        olga.call(
+            "launch_process",
+            &[("project", "firmware"), ("name", "release")],
+        )
+        .await,
+    )
+    .await;
+    let second = second.as_i64().unwrap().to_string();
+    let inbox = wait_for_tasks(&quinn, 1).await;
+    let (workitem, attempt) = (
+        inbox[0]["workitem"].to_string(),
+        inbox[0]["attempt"].to_string(),
+    );
+    json(
+        quinn
+            .call(
+                "reject_task",
+                &[
+                    ("workitem", &workitem),
+                    ("attempt", &attempt),
+                    ("comment", "not today"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let view = wait_for(&olga, &second, "error").await;
+    assert!(
+        view["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("rejected by quinn: not today"),
+        "{}",
+        view["errors"]
+    );
+
+    // A task naming nobody is for those who may build: the owner, not the viewers.
+    json(
+        olga.call(
+            "launch_process",
+            &[("project", "firmware"), ("name", "anyone")],
+        )
+        .await,
+    )
+    .await;
+    let inbox = wait_for_tasks(&olga, 1).await;
+    assert_eq!(inbox[0]["addressed_to"], "");
+    assert!(tasks(&quinn).await.is_empty());
 }

@@ -228,8 +228,25 @@ pub async fn reply(
     by: &str,
 ) -> Result<Result<i64, ReplyRefused>, AppError> {
     let txn = begin_write(db).await?;
+    let taken = reply_in(&txn, workitem_id, attempt, holder, outcome, by).await?;
+    if taken.is_ok() {
+        txn.commit().await.map_err(db_error)?;
+    }
+    Ok(taken)
+}
+
+/// [`reply`] within the caller's transaction (which commits it, with whatever it records
+/// beside it); a refused reply writes nothing.
+pub async fn reply_in(
+    txn: &impl ConnectionTrait,
+    workitem_id: i64,
+    attempt: i32,
+    holder: Option<i64>,
+    outcome: Outcome,
+    by: &str,
+) -> Result<Result<i64, ReplyRefused>, AppError> {
     let Some(row) = Workitems::find_by_id(workitem_id)
-        .one(&txn)
+        .one(txn)
         .await
         .map_err(db_error)?
     else {
@@ -260,7 +277,7 @@ pub async fn reply(
         .filter(WorkitemColumn::Id.eq(row.id))
         .filter(WorkitemColumn::Attempt.eq(attempt))
         .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]))
-        .exec(&txn)
+        .exec(txn)
         .await
         .map_err(db_error)?;
     if updated.rows_affected != 1 {
@@ -272,8 +289,7 @@ pub async fn reply(
         outcome,
         by: by.to_owned(),
     };
-    enqueue(&txn, row.instance_id, &message, Utc::now()).await?;
-    txn.commit().await.map_err(db_error)?;
+    enqueue(txn, row.instance_id, &message, Utc::now()).await?;
     Ok(Ok(row.instance_id))
 }
 

@@ -4,6 +4,7 @@
 pub mod definitions;
 pub mod instances;
 pub mod participants;
+pub mod tasks;
 pub mod views;
 
 pub use definitions::{DefinitionCache, Scope};

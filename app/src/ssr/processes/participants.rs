@@ -28,6 +28,11 @@ const STANDARD: &[(&str, &str, &str)] = &[
         "worker",
         "Runs params.command (a list: program and arguments, no shell) on a worker.",
     ),
+    (
+        "approve",
+        "human",
+        "Asks params.user or a member of params.group (else anyone who may build) in their Inbox; params.message, params.form: the fields to fill in.",
+    ),
 ];
 
 /// Registers the standard participants that are not registered yet.
@@ -51,6 +56,19 @@ pub async fn ensure_standard(conn: &impl ConnectionTrait) -> Result<(), AppError
         .map_err(db_error)?;
     }
     Ok(())
+}
+
+/// The names of the participants people serve.
+pub async fn human(conn: &impl ConnectionTrait) -> Result<Vec<String>, AppError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    Ok(Participants::find()
+        .filter(Column::Kind.eq("human"))
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| row.name)
+        .collect())
 }
 
 /// Every registered participant's name.
