@@ -391,6 +391,14 @@ async fn the_protocol_refuses_what_is_not_current(app: TestApp) {
         fields: Default::default(),
         command: None,
     };
+    send(
+        &mut socket,
+        &WorkerFrame::Progress {
+            attempt,
+            text: "half way".into(),
+        },
+    )
+    .await;
     let stale = Attempt {
         attempt: 0,
         ..attempt
@@ -407,6 +415,15 @@ async fn the_protocol_refuses_what_is_not_current(app: TestApp) {
         panic!("a stale attempt is refused");
     };
     assert_eq!(reason, "attempt 0 is stale: attempt 1 is current");
+    // Frames are taken in order, so the progress report is in by now.
+    let workers = app::ssr::workers::registry::list(
+        &app.db,
+        chrono::Utc::now(),
+        chrono::Duration::seconds(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(workers[0].running[0].progress.as_deref(), Some("half way"));
 
     send(
         &mut socket,

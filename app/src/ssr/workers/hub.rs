@@ -52,6 +52,14 @@ struct Inner {
     wake: Notify,
 }
 
+/// Lets go of a connection whose outbox is full: its writer sends what is queued and ends
+/// the connection. When the worker comes back, what it did not get is given up and
+/// attempted again (see `leases::reclaim`); nothing is left to a worker that never had it.
+fn drop_stuck(connections: &mut HashMap<i64, Connection>, worker: i64) {
+    tracing::warn!(worker, "a worker's outbox is full; closing its connection");
+    connections.remove(&worker);
+}
+
 /// The connected workers; cheap to clone.
 #[derive(Clone)]
 pub struct WorkerHub {
@@ -154,11 +162,6 @@ impl WorkerHub {
         }
     }
 
-    /// Whether worker `worker` is connected here.
-    pub fn is_connected(&self, worker: i64) -> bool {
-        self.connections().contains_key(&worker)
-    }
-
     /// Whether worker `worker` runs `attempt`, as far as this server knows.
     pub fn runs(&self, worker: i64, attempt: Attempt) -> bool {
         self.connections()
@@ -232,8 +235,8 @@ impl WorkerHub {
                 .try_send(Outgoing::Frame(ServerFrame::Retract { attempt }))
                 .is_err()
             {
-                tracing::warn!(worker, "a worker's outbox is full; closing its connection");
-                let _ = c.outbox.try_send(Outgoing::Close("too slow".into()));
+                drop_stuck(&mut connections, worker);
+                break;
             }
         }
         Ok(())
@@ -290,7 +293,9 @@ impl WorkerHub {
             // A worker that left in the meantime keeps the lease until it runs out.
             if let Some(c) = connections.get_mut(&worker) {
                 c.running.insert(attempt);
-                let _ = c.outbox.try_send(Outgoing::Frame(frame));
+                if c.outbox.try_send(Outgoing::Frame(frame)).is_err() {
+                    drop_stuck(&mut connections, worker);
+                }
             }
         }
         Ok(count)
