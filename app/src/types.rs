@@ -662,7 +662,28 @@ pub struct ProcessView {
     pub reapplicable: Vec<(u64, String)>,
     /// The reader may cancel, kill, pause, resume, replay and re-apply it.
     pub can_control: bool,
+    /// What its latest workitems printed, newest first.
+    pub outputs: Vec<WorkitemOutput>,
 }
+
+/// The end of one workitem's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkitemOutput {
+    pub workitem: i64,
+    pub attempt: i32,
+    pub participant: String,
+    pub state: String,
+    /// The last [`OUTPUT_SHOWN_BYTES`] of its log (from a line start).
+    pub text: String,
+    /// Whether earlier output was left out.
+    pub cut: bool,
+}
+
+/// Workitems whose output a process page shows.
+pub const OUTPUTS_SHOWN: u64 = 20;
+
+/// Bytes of each workitem's log a process page shows.
+pub const OUTPUT_SHOWN_BYTES: usize = 64 * 1024;
 
 /// History steps shown on a process page.
 pub const HISTORY_SHOWN: u64 = 500;

@@ -54,6 +54,7 @@ test('a definition is checked as it is typed, saved, launched and run by a worke
   await expect(page.locator('.outline li[data-state="done"]', { hasText: 'participant shell' })).toBeVisible();
   await expect(page.locator('.history tr[data-kind="completed"]').first()).toContainText('embedded-');
   await expect(page.locator('pre.fields')).toContainText('"outcome": "passed"');
+  await expect(page.locator('.outputs pre.log').first()).toContainText('building kiln-image');
 
   await page.goto('/processes');
   await expect(page.locator('table.processes')).toContainText(name);

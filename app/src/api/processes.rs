@@ -261,7 +261,15 @@ pub async fn process_detail(id: i64) -> Result<ProcessView, AppError> {
     use crate::ssr::{processes::views, request::serve};
     serve(|ctx| async move {
         let (_, can_control) = access::instance(&ctx, id, false).await?;
-        views::view(&ctx.state.db, &ctx.state.engine.cache, id, can_control).await
+        let state = &ctx.state;
+        views::view(
+            &state.db,
+            &state.engine.cache,
+            &state.data_dir,
+            id,
+            can_control,
+        )
+        .await
     })
     .await
 }

@@ -466,6 +466,18 @@ fn Process(view: ProcessView, control: ServerAction<ControlProcess>) -> impl Int
                 </details>
             })}
         </section>
+        {(!view.outputs.is_empty()).then(|| view! {
+            <section class="card outputs">
+                <h2>"Output"</h2>
+                {view.outputs.iter().enumerate().map(|(i, output)| view! {
+                    <details open=i == 0 data-workitem=output.workitem>
+                        <summary>{format!("{} — workitem {}, attempt {} ({})", output.participant, output.workitem, output.attempt, output.state)}</summary>
+                        {output.cut.then(|| view! { <p class="hint">"Earlier output is left out."</p> })}
+                        <pre class="code log">{output.text.clone()}</pre>
+                    </details>
+                }).collect_view()}
+            </section>
+        })}
         <section class="card">
             <h2>"Fields"</h2>
             <pre class="code fields">{view.fields.clone()}</pre>

@@ -160,6 +160,20 @@ async fn the_embedded_worker_runs_shell_steps(app: TestApp) {
         second.starts_with("[kiln] attempt 1 of workitem"),
         "{second}"
     );
+
+    // The process page shows what each step printed, newest first.
+    let admin = app.admin().await;
+    let view: Value = admin
+        .call("process_detail", &[("id", &id.to_string())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let outputs = view["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2);
+    assert!(outputs[0]["text"].as_str().unwrap().ends_with("kept\n"));
+    assert!(outputs[1]["text"].as_str().unwrap().contains("to-stderr\n"));
+    assert_eq!(outputs[1]["cut"], false);
 }
 
 async fn a_failing_command_fails_with_its_status_and_output(app: TestApp) {

@@ -18,8 +18,13 @@ use crate::ssr::entities::process_definitions::Entity as Definitions;
 use crate::ssr::entities::process_history::{Column as HistoryColumn, Entity as History};
 use crate::ssr::entities::process_instances::{self, Column, Entity as Instances};
 use crate::ssr::entities::projects::{Column as ProjectColumn, Entity as Projects};
+use crate::ssr::entities::workitems::{Column as WorkitemColumn, Entity as Workitems};
+use crate::ssr::workers::logs;
 use crate::ssr::{db_error, paginate};
-use crate::types::{CurrentUser, HISTORY_SHOWN, HistoryRow, Page, ProcessSummary, ProcessView};
+use crate::types::{
+    CurrentUser, HISTORY_SHOWN, HistoryRow, OUTPUT_SHOWN_BYTES, OUTPUTS_SHOWN, Page,
+    ProcessSummary, ProcessView, WorkitemOutput,
+};
 use crate::workflow::engine::FlowState;
 use crate::workflow::outline::{NodeState, OutlineRow, outline};
 
@@ -93,6 +98,7 @@ pub async fn row(
 pub async fn view(
     conn: &impl ConnectionTrait,
     cache: &DefinitionCache,
+    data_dir: &std::path::Path,
     id: i64,
     can_control: bool,
 ) -> Result<ProcessView, AppError> {
@@ -193,7 +199,9 @@ pub async fn view(
         })
         .collect();
     let slugs = slugs(conn, row.project_id).await?;
+    let outputs = outputs(conn, data_dir, id).await?;
     Ok(ProcessView {
+        outputs,
         summary: summary(&row, &slugs),
         versions,
         fields: serde_json::to_string_pretty(&instance.fields).unwrap_or_default(),
@@ -208,6 +216,45 @@ pub async fn view(
         },
         can_control,
     })
+}
+
+/// The ends of the logs of the instance's latest workitems that printed anything.
+async fn outputs(
+    conn: &impl ConnectionTrait,
+    data_dir: &std::path::Path,
+    id: i64,
+) -> Result<Vec<WorkitemOutput>, AppError> {
+    let items = Workitems::find()
+        .filter(WorkitemColumn::InstanceId.eq(id))
+        .order_by_desc(WorkitemColumn::Id)
+        .limit(OUTPUTS_SHOWN)
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    let mut outputs = Vec::new();
+    for item in items {
+        let size = tokio::fs::metadata(logs::path(data_dir, item.id))
+            .await
+            .map_or(0, |m| m.len());
+        if size == 0 {
+            continue;
+        }
+        let text = logs::tail(data_dir, item.id, OUTPUT_SHOWN_BYTES)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, workitem = item.id, "cannot read a workitem log");
+                AppError::Internal
+            })?;
+        outputs.push(WorkitemOutput {
+            workitem: item.id,
+            attempt: item.attempt,
+            participant: item.participant,
+            state: item.state,
+            cut: size > text.len() as u64,
+            text,
+        });
+    }
+    Ok(outputs)
 }
 
 /// Gives each row its state: its own when known; else a composite expression is done when
