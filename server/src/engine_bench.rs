@@ -87,8 +87,8 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
 const WORKERS: u32 = 4;
 const CAPACITY: u32 = 4;
 /// Instances of `WORKITEM_STEPS` steps each.
-const INSTANCES: usize = 200;
-const WORKITEM_STEPS: usize = 5;
+const INSTANCES: usize = 1000;
+const WORKITEM_STEPS: usize = 10;
 
 /// Starts the server, connects the workers and times `INSTANCES` processes of
 /// `WORKITEM_STEPS` `shell` steps from the first launch to the last end.
