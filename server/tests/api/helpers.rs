@@ -222,6 +222,8 @@ impl TestApp {
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // A request the server never answers fails the test instead of hanging it.
+            .timeout(Duration::from_secs(120))
             .build()
             .expect("HTTP client");
         Client {
