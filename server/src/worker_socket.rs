@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::DatabaseConnection;
 
 /// How long a new connection has to introduce itself.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -182,7 +181,6 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
             .map(|&attempt| ServerFrame::Retract { attempt }),
     );
     let connection = Connection {
-        db: state.db.clone(),
         state: state.clone(),
         worker: row.id,
         name: row.name.clone(),
@@ -196,7 +194,6 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
 }
 
 struct Connection {
-    db: DatabaseConnection,
     state: AppState,
     worker: i64,
     name: String,
@@ -286,7 +283,7 @@ impl Connection {
                 let until = now + chrono::Duration::from_std(hub.lease).unwrap_or_default();
                 let running = hub.running(self.worker);
                 if let Err(error) =
-                    registry::heartbeat(&self.db, self.worker, &running, now, until).await
+                    registry::heartbeat(&self.state.db, self.worker, &running, now, until).await
                 {
                     tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
                 }
@@ -302,7 +299,9 @@ impl Connection {
                 Ok(Vec::new())
             }
             WorkerFrame::Progress { attempt, text } => {
-                if let Err(error) = leases::progress(&self.db, self.worker, attempt, &text).await {
+                if let Err(error) =
+                    leases::progress(&self.state.db, self.worker, attempt, &text).await
+                {
                     tracing::warn!(%error, "cannot record progress");
                 }
                 Ok(Vec::new())
@@ -318,7 +317,7 @@ impl Connection {
     ) -> Vec<ServerFrame> {
         let hub = &self.state.workers;
         let taken = instances::reply(
-            &self.db,
+            &self.state.db,
             attempt.workitem,
             attempt.attempt,
             Some(self.worker),

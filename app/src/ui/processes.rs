@@ -19,7 +19,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 /// A new definition's starting text.
 const TEMPLATE: &str = "name: my-process\ndescription: What this process is for.\nfields: { branch: main }\nprocess:\n  sequence:\n    - participant: shell\n      params: { command: [\"echo\", \"building ${branch}\"] }\n    - participant: log\n      params: { message: done }\n";
 
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+/// A moment as the process and worker pages show it.
+pub(super) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -265,7 +266,6 @@ fn Editor(project: String, source: String, can_edit: bool) -> impl IntoView {
                 .href()
                 .ok()
                 .is_some_and(|h| !h.ends_with(&href))
-                && summary.version == 1
             {
                 let _ = window().location().set_href(&href);
             }

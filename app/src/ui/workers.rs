@@ -2,6 +2,7 @@
 //! serves them, and (for administrators) the tokens workers connect with.
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
+use super::processes::when;
 use super::status::ErrorPage;
 use crate::api::workers::{
     CreateWorkerToken, DisconnectWorker, DrainWorker, RevokeWorkerToken, list_participants,
@@ -13,10 +14,6 @@ use crate::types::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
 
 fn duration(ms: i64) -> String {
     match ms {

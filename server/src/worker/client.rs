@@ -236,7 +236,6 @@ impl Worker {
                 attempt,
                 lines: vec![line],
             },
-            JobEvent::Progress(attempt, text) => WorkerFrame::Progress { attempt, text },
             JobEvent::Done(attempt, outcome) => {
                 self.jobs.remove(&attempt);
                 self.unanswered.insert(attempt, outcome.clone());

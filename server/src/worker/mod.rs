@@ -101,7 +101,6 @@ pub fn socket_url(server: &str) -> anyhow::Result<String> {
 #[derive(Debug)]
 pub enum JobEvent {
     Log(Attempt, String),
-    Progress(Attempt, String),
     Done(Attempt, app::workflow::engine::Outcome),
 }
 
@@ -123,11 +122,6 @@ impl Job {
     /// Sends an output line; dropped when the connection is too far behind.
     pub fn log(&self, line: String) {
         let _ = self.events.try_send(JobEvent::Log(self.attempt, line));
-    }
-
-    /// Reports progress; dropped when the connection is too far behind.
-    pub fn progress(&self, text: String) {
-        let _ = self.events.try_send(JobEvent::Progress(self.attempt, text));
     }
 }
 

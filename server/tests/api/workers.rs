@@ -603,36 +603,14 @@ async fn administrators_manage_tokens_and_workers(app: TestApp) {
         waiting.state, "queued",
         "a draining worker takes nothing new"
     );
-    let participants: Value = dana
-        .call("list_participants", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let shell = participants
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "shell")
-        .unwrap();
+    let shell = shell_participant(&dana).await;
     assert_eq!(shell["queued"], 1);
     assert_eq!(shell["workers"], json!([]));
     admin
         .call("drain_worker", &[("id", &worker_id), ("draining", "false")])
         .await;
     wait_for_status(&app, id, "finished").await;
-    let participants: Value = dana
-        .call("list_participants", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let shell = participants
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "shell")
-        .unwrap();
+    let shell = shell_participant(&dana).await;
     assert_eq!(
         (shell["queued"].as_i64(), shell["workers"].clone()),
         (Some(0), json!(["host-a"]))
@@ -672,6 +650,23 @@ async fn administrators_manage_tokens_and_workers(app: TestApp) {
         1
     );
     shutdown.cancel();
+}
+
+/// The `shell` row of the Participants page, as `client` sees it.
+async fn shell_participant(client: &crate::helpers::Client) -> Value {
+    let participants: Value = client
+        .call("list_participants", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    participants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "shell")
+        .cloned()
+        .unwrap()
 }
 
 /// Lists workers as `client` until `check` holds (up to 20 s).

@@ -70,12 +70,6 @@ pub struct WorkerHub {
     embedded_secret: Arc<String>,
 }
 
-impl Default for WorkerHub {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(30))
-    }
-}
-
 /// A connection's place in the hub, returned by [`WorkerHub::attach`].
 pub struct Attached {
     pub serial: u64,

@@ -8,7 +8,7 @@ use chrono::Utc;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,7 +27,7 @@ const TOKEN_PREFIX: &str = "kiln_wt_";
 const SHOWN_CHARS: usize = TOKEN_PREFIX.len() + 6;
 
 /// Most tokens (revoked ones included) a Kiln keeps.
-pub const MAX_TOKENS: usize = 1000;
+pub const MAX_TOKENS: u64 = 1000;
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -77,7 +77,7 @@ pub async fn create(
     let name = valid_name("name", name)?;
     let secret = random_secret();
     let txn = begin_write(db).await?;
-    let count = Tokens::find().all(&txn).await.map_err(db_error)?.len();
+    let count = Tokens::find().count(&txn).await.map_err(db_error)?;
     if count >= MAX_TOKENS {
         return Err(AppError::invalid(
             "name",
