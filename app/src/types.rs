@@ -757,3 +757,63 @@ pub struct TaskView {
     pub addressed_to: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// What sets a trigger off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A 5-field cron schedule read in an IANA time zone.
+    Cron { schedule: String, time_zone: String },
+    /// A signed HTTP call to `/hooks/ID`; `mapping` is field name to JSON pointer.
+    Webhook {
+        mapping: std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// One firing of a trigger, or one refused call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerRunView {
+    pub at: DateTime<Utc>,
+    /// `started`, `refused` or `failed`.
+    pub outcome: String,
+    pub process_id: Option<i64>,
+    pub message: String,
+}
+
+/// A trigger as listed, with its latest runs (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerView {
+    pub id: i64,
+    /// The project's slug and name; empty for a global trigger.
+    pub project: String,
+    pub project_name: String,
+    pub name: String,
+    pub kind: TriggerKind,
+    pub definition: String,
+    /// The fields every launch starts with, as JSON.
+    pub fields: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub runs: Vec<TriggerRunView>,
+    /// Whether the reader may change or delete it.
+    pub can_edit: bool,
+}
+
+/// A trigger just created; a webhook's secret is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTrigger {
+    pub trigger: TriggerView,
+    pub secret: Option<String>,
+}
+
+/// The triggers of a scope, or every trigger the reader may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerList {
+    /// The project's slug; empty for the global triggers or for all of them.
+    pub project: String,
+    pub triggers: Vec<TriggerView>,
+    /// Whether the reader may add triggers to this scope.
+    pub can_create: bool,
+}

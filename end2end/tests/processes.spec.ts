@@ -86,3 +86,51 @@ test('the workers pages show the embedded workers, and tokens are shown once', a
   await row.getByRole('button', { name: 'Confirm' }).click();
   await expect(row).toContainText('revoked');
 });
+
+test('a webhook trigger shows its secret once and starts its process when called', async ({ page }) => {
+  const name = unique('e2e-hooked');
+  const trigger = unique('push');
+  await logIn(page, 'admin', adminPassword);
+  await page.goto('/processes/definitions/edit');
+  await page
+    .locator('#definition-source')
+    .fill(`name: ${name}\nfields: { branch: none }\nprocess:\n  sequence:\n    - participant: log\n      params: { message: "pushed \${branch}" }\n`);
+  await expect(page.locator('#definition-problems')).toContainText(`${name} is valid.`);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('version 1 saved')).toBeVisible();
+
+  await page.goto('/processes/triggers');
+  await page.getByRole('link', { name: 'global triggers' }).click();
+  await expect(page).toHaveURL(/\/processes\/triggers\/manage$/);
+  await page.getByLabel('Name', { exact: true }).fill(trigger);
+  await page.getByLabel('Definition').selectOption(name);
+  await expect(page.getByLabel(/Cron schedule/)).toBeVisible();
+  await page.getByLabel('Kind').selectOption('webhook');
+  await expect(page.getByLabel(/Cron schedule/)).toBeHidden();
+  await page.getByLabel(/Fields from the payload/).fill('branch = /ref');
+  await page.getByRole('button', { name: 'Add trigger' }).click();
+  const secret = await page.locator('[data-hook-secret]').textContent();
+  const url = await page.locator('[data-hook-url]').textContent();
+  expect(secret).toMatch(/^[0-9a-f]{48}$/);
+  expect(url).toMatch(/\/hooks\/\d+$/);
+
+  const response = await page.request.post(url!, {
+    headers: { 'X-Gitlab-Token': secret! },
+    data: { ref: 'refs/heads/e2e' },
+  });
+  expect(response.status()).toBe(202);
+  const { process } = await response.json();
+  const unsigned = await page.request.post(url!, { data: { ref: 'x' } });
+  expect(unsigned.status()).toBe(401);
+
+  await page.goto(`/processes/${process}`);
+  await expect(page.locator('[data-status]')).toHaveText('finished', { timeout: 20_000 });
+  await expect(page.locator('pre.fields')).toContainText('refs/heads/e2e');
+
+  await page.goto('/processes/triggers/manage');
+  const row = page.locator(`tr[data-trigger="${trigger}"]`);
+  await expect(row).toContainText('refused');
+  await expect(row.getByRole('link', { name: `#${process}` })).toBeVisible();
+  await expect(page.locator('[data-hook-secret]')).toHaveCount(0);
+  await expect(page.locator('body')).not.toContainText(secret!);
+});

@@ -11,6 +11,7 @@ mod m20261127_000002_create_groups_and_projects;
 mod m20261127_000003_create_configuration_revisions;
 mod m20261127_000004_create_workflow_engine;
 mod m20261127_000005_create_workers;
+mod m20261127_000006_create_triggers;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_configuration_revisions::Migration),
             Box::new(m20261127_000004_create_workflow_engine::Migration),
             Box::new(m20261127_000005_create_workers::Migration),
+            Box::new(m20261127_000006_create_triggers::Migration),
         ]
     }
 }

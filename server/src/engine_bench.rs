@@ -5,6 +5,9 @@
 //! workitem is written, so every step costs a reply transaction and a transition.
 //! `workitems_per_s` runs the real server with four workers connected over the worker
 //! protocol and counts the `shell` steps (each running `true`) they get through.
+//! `trigger_to_start_p50_ms` and `_p99_ms` time signed webhook calls, one at a time, from
+//! sending the call until a worker connected over the protocol receives the workitem of the
+//! process it started.
 
 use std::time::Instant;
 
@@ -77,8 +80,10 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
     }
     println!("sequential_step_ms: {:.3}", median(&mut sequential));
     println!("outbox_step_ms: {:.3}", median(&mut outbox));
-    let rate = through_workers(&db, &store, dir.path()).await?;
-    println!("workitems_per_s: {rate:.1}");
+    let figures = through_server(&db, &store, dir.path()).await?;
+    println!("workitems_per_s: {:.1}", figures.workitems_per_s);
+    println!("trigger_to_start_p50_ms: {:.3}", figures.trigger_p50_ms);
+    println!("trigger_to_start_p99_ms: {:.3}", figures.trigger_p99_ms);
     db.close().await.context("cannot close the database")?;
     dir.close().context("cannot delete the temporary directory")
 }
@@ -90,13 +95,24 @@ const CAPACITY: u32 = 4;
 const INSTANCES: usize = 1000;
 const WORKITEM_STEPS: usize = 10;
 
+/// Webhook calls timed for `trigger_to_start_*`.
+const TRIGGER_CALLS: usize = 200;
+
+/// What [`through_server`] measures.
+struct ServerFigures {
+    workitems_per_s: f64,
+    trigger_p50_ms: f64,
+    trigger_p99_ms: f64,
+}
+
 /// Starts the server, connects the workers and times `INSTANCES` processes of
-/// `WORKITEM_STEPS` `shell` steps from the first launch to the last end.
-async fn through_workers(
+/// `WORKITEM_STEPS` `shell` steps from the first launch to the last end; then times webhook
+/// calls until their workitem reaches a worker.
+async fn through_server(
     db: &DatabaseConnection,
     store: &crate::config::StoreSettings,
     dir: &std::path::Path,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<ServerFigures> {
     use crate::config::{LogFormat, Settings};
     use crate::startup::Application;
     use crate::worker::{Worker, WorkerConfig};
@@ -127,10 +143,12 @@ async fn through_workers(
         worker_lease: std::time::Duration::from_secs(30),
     };
     let application = Application::build(settings).await?;
-    let url = format!("ws://{}/worker", application.local_addr()?);
+    let address = application.local_addr()?;
+    let url = format!("ws://{address}/worker");
     let engine = application.state().engine.clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+    let workers_shutdown = shutdown.child_token();
     let secret = app::ssr::workers::tokens::create(db, &Actor::system(), "bench")
         .await
         .map_err(|e| anyhow!("token: {e}"))?
@@ -146,7 +164,7 @@ async fn through_workers(
                 workdir: dir.join(format!("work-{n}")),
                 run_as: None,
             };
-            tokio::spawn(Worker::new(config).run(shutdown.clone()))
+            tokio::spawn(Worker::new(config).run(workers_shutdown.clone()))
         })
         .collect();
 
@@ -179,13 +197,132 @@ async fn through_workers(
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let rate = (INSTANCES * WORKITEM_STEPS) as f64 / started.elapsed().as_secs_f64();
-    shutdown.cancel();
+    let workitems_per_s = (INSTANCES * WORKITEM_STEPS) as f64 / started.elapsed().as_secs_f64();
+    workers_shutdown.cancel();
     for worker in workers {
         worker.await.context("a worker task failed")??;
     }
+    let mut latencies = trigger_to_start(db, &format!("http://{address}"), &url, &secret).await?;
+    shutdown.cancel();
     server.await.context("the server task failed")??;
-    Ok(rate)
+    latencies.sort_by(f64::total_cmp);
+    let at = |fraction: f64| {
+        latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+    };
+    Ok(ServerFigures {
+        workitems_per_s,
+        trigger_p50_ms: at(0.5),
+        trigger_p99_ms: at(0.99),
+    })
+}
+
+/// Times `TRIGGER_CALLS` signed webhook calls, each from sending it until a worker (this
+/// function, speaking the worker protocol) receives the workitem of the process it started.
+async fn trigger_to_start(
+    db: &DatabaseConnection,
+    base: &str,
+    socket_url: &str,
+    worker_token: &str,
+) -> anyhow::Result<Vec<f64>> {
+    use app::ssr::triggers::{self, TriggerInput, webhook};
+    use app::ssr::workers::protocol::{PROTOCOL_VERSION, ServerFrame, WorkerFrame};
+    use app::types::TriggerKind;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    save(
+        db,
+        "name: on-call\nprocess:\n  sequence:\n    - participant: shell\n      params: { command: [\"true\"] }\n",
+    )
+    .await?;
+    let input = TriggerInput {
+        name: "bench-hook".into(),
+        definition: "on-call".into(),
+        fields: Fields::new(),
+        kind: TriggerKind::Webhook {
+            mapping: Default::default(),
+        },
+    };
+    let (trigger, secret) = triggers::create(db, &Actor::system(), Scope::Global, input)
+        .await
+        .map_err(|e| anyhow!("trigger: {e}"))?;
+    let secret = secret.context("a webhook has a secret")?;
+    let hook = format!("{base}/hooks/{}", trigger.id);
+
+    let mut request = socket_url.into_client_request()?;
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {worker_token}"))?,
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let (mut sink, mut stream) = socket.split();
+    let hello = WorkerFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        name: "bench-probe".into(),
+        host: "bench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        participants: vec!["shell".into()],
+        capacity: 1,
+        running: Vec::new(),
+    };
+    sink.send(Message::text(serde_json::to_string(&hello)?))
+        .await?;
+    let mut next_frame = async || -> anyhow::Result<ServerFrame> {
+        loop {
+            match stream
+                .next()
+                .await
+                .context("the server closed the socket")??
+            {
+                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Close(frame) => anyhow::bail!("the server closed the socket: {frame:?}"),
+                _ => continue,
+            }
+        }
+    };
+    anyhow::ensure!(
+        matches!(next_frame().await?, ServerFrame::Welcome { .. }),
+        "the server did not welcome the probe worker"
+    );
+
+    let http = reqwest::Client::new();
+    let body = b"{}".to_vec();
+    let signature = webhook::sign(&secret, &body);
+    let mut latencies = Vec::with_capacity(TRIGGER_CALLS);
+    for _ in 0..TRIGGER_CALLS {
+        let started = Instant::now();
+        let response = http
+            .post(&hook)
+            .header(webhook::SIGNATURE_HEADER, &signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == reqwest::StatusCode::ACCEPTED,
+            "the webhook answered {}",
+            response.status()
+        );
+        let attempt = loop {
+            if let ServerFrame::Workitem { attempt, .. } = next_frame().await? {
+                break attempt;
+            }
+        };
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let reply = WorkerFrame::Reply {
+            attempt,
+            outcome: Outcome::Done {
+                fields: Fields::new(),
+                command: None,
+            },
+        };
+        sink.send(Message::text(serde_json::to_string(&reply)?))
+            .await?;
+    }
+    sink.close().await?;
+    Ok(latencies)
 }
 
 async fn save(db: &DatabaseConnection, source: &str) -> anyhow::Result<()> {

@@ -1,21 +1,25 @@
 //! Building and running the HTTP application: state, routes, layers, listener, shutdown.
 
 use crate::config::Settings;
-use crate::{audit_export, database, health, project_transfer, web, worker_socket};
+use crate::{
+    audit_export, database, health, project_transfer, scheduler, web, webhook, worker_socket,
+};
 use anyhow::Context;
 use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
+use app::ssr::triggers;
 use app::ssr::workers::WorkerHub;
 use app::{App, shell};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -127,6 +131,11 @@ impl Application {
             )
             .run_until_stopped(shutdown.clone()),
         );
+        let scheduler = tokio::spawn(scheduler::run_until_stopped(
+            self.state.db.clone(),
+            self.state.engine.clone(),
+            shutdown.clone(),
+        ));
         let dispatcher = tokio::spawn(self.state.workers.clone().run_until_stopped(
             self.state.db.clone(),
             self.state.engine.clone(),
@@ -142,7 +151,7 @@ impl Application {
             .await
             .context("server error")?;
         shutdown.cancel();
-        let _ = tokio::join!(sessions, audit, runner, dispatcher);
+        let _ = tokio::join!(sessions, audit, runner, scheduler, dispatcher);
         for worker in embedded {
             let _ = worker.await;
         }
@@ -224,6 +233,17 @@ async fn sweep_audit_log(db: DatabaseConnection) {
     }
 }
 
+/// The application's page routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed through a flag that is
+/// global to the process: a page rendered by another server in the same process at that
+/// moment would wait forever for its data. Generating once, before any server serves,
+/// rules that out.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+    ROUTES.clone()
+}
+
 fn router(state: AppState, settings: &Settings) -> Router {
     let idle =
         time::Duration::try_from(settings.auth.idle_timeout).unwrap_or(time::Duration::hours(8));
@@ -244,12 +264,9 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .route("/admin/audit/export", get(audit_export::export))
         .route("/export/{slug}", get(project_transfer::export))
         .route("/import-project", post(project_transfer::import))
-        .leptos_routes_with_context(
-            &state,
-            generate_route_list(App),
-            context.clone(),
-            move || shell(options.clone()),
-        )
+        .leptos_routes_with_context(&state, page_routes(), context.clone(), move || {
+            shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -274,9 +291,14 @@ fn router(state: AppState, settings: &Settings) -> Router {
     let origin_policy = Arc::new(web::OriginPolicy {
         public_origin: settings.public_origin.clone(),
     });
+    // Webhook calls come from other sites by design; their signature is what they prove.
+    let hooks = Router::new()
+        .route("/hooks/{id}", post(webhook::call))
+        .layer(DefaultBodyLimit::max(triggers::webhook::MAX_PAYLOAD_BYTES));
     assets
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(origin_policy, web::same_origin))
+        .merge(hooks)
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(
             TraceLayer::new_for_http()

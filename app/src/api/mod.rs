@@ -10,5 +10,6 @@ pub mod processes;
 pub mod profile;
 pub mod projects;
 pub mod tasks;
+pub mod triggers;
 pub mod users;
 pub mod workers;

@@ -21,6 +21,7 @@ pub mod session_store;
 pub mod settings;
 pub mod state;
 pub mod throttle;
+pub mod triggers;
 pub mod users;
 pub mod workers;
 

@@ -18,6 +18,7 @@ mod project_configuration;
 mod project_import;
 mod projects;
 pub mod status;
+mod triggers;
 mod workers;
 
 use leptos::prelude::*;
@@ -66,6 +67,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("processes") view=processes::ProcessesPage ssr=SsrMode::Async />
                     <Route path=path!("processes/definitions") view=processes::DefinitionsPage ssr=SsrMode::Async />
                     <Route path=path!("processes/definitions/edit") view=processes::DefinitionEditorPage ssr=SsrMode::Async />
+                    <Route path=path!("processes/triggers") view=triggers::AllTriggersPage ssr=SsrMode::Async />
+                    <Route path=path!("processes/triggers/manage") view=triggers::TriggersPage ssr=SsrMode::Async />
                     <Route path=path!("processes/:id") view=processes::ProcessPage ssr=SsrMode::Async />
                     <Route path=path!("workers") view=workers::WorkersPage ssr=SsrMode::Async />
                     <Route path=path!("workers/participants") view=workers::ParticipantsPage ssr=SsrMode::Async />

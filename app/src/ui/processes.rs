@@ -53,12 +53,13 @@ fn status_badge(status: &str) -> &'static str {
 }
 
 #[component]
-fn ProcessTabs() -> impl IntoView {
+pub(super) fn ProcessTabs() -> impl IntoView {
     view! {
         <h1>"Processes"</h1>
         <nav class="tabs" aria-label="Processes">
             <A href="/processes" exact=true>"Processes"</A>
             <A href="/processes/definitions">"Global definitions"</A>
+            <A href="/processes/triggers">"Triggers"</A>
         </nav>
     }
 }
@@ -92,7 +93,7 @@ fn ProcessTable(list: Page<ProcessSummary>, project: String) -> impl IntoView {
         return view! {
             <section class="empty-state">
                 <h2>"No processes yet"</h2>
-                <p>"Processes appear here when a definition is launched: from its page, with "<code>"kiln process launch"</code>", or by a trigger. Definitions are on the Global definitions tab and on each project's Processes link."</p>
+                <p>"Processes appear here when a definition is launched: from its page, with "<code>"kiln process launch"</code>", or by a trigger (see the Triggers tab). Definitions are on the Global definitions tab and on each project's Processes link."</p>
             </section>
         }
         .into_any();

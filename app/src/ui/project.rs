@@ -116,6 +116,7 @@ fn Project(project: ProjectView, section: Section, changes: Changes) -> impl Int
             {tab(Section::History, format!("{base}/history"), "History")}
             <a href=format!("/processes?project={}", project.slug)>"Processes"</a>
             <a href=format!("/processes/definitions?project={}", project.slug)>"Definitions"</a>
+            <a href=format!("/processes/triggers/manage?project={}", project.slug)>"Triggers"</a>
             {admin.then(|| tab(Section::Settings, format!("{base}/settings"), "Settings"))}
             {admin.then(|| tab(Section::Audit, format!("{base}/audit"), "Audit trail"))}
         </nav>

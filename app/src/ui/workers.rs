@@ -286,7 +286,7 @@ fn NewToken(token: NewWorkerToken) -> impl IntoView {
 }
 
 /// The address the browser reached Kiln at (the server's own idea of it while rendering).
-fn window_origin() -> String {
+pub(super) fn window_origin() -> String {
     #[cfg(feature = "hydrate")]
     {
         if let Ok(origin) = window().location().origin() {

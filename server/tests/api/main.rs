@@ -17,5 +17,6 @@ mod processes;
 mod projects;
 mod security;
 mod sessions;
+mod triggers;
 mod users;
 mod workers;

@@ -16,6 +16,8 @@ pub mod process_history;
 pub mod process_instances;
 pub mod projects;
 pub mod sessions;
+pub mod trigger_runs;
+pub mod triggers;
 pub mod users;
 pub mod worker_tokens;
 pub mod workers;

@@ -34,7 +34,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn key(self) -> i64 {
+    pub(crate) fn key(self) -> i64 {
         match self {
             Self::Global => 0,
             Self::Project(id) => id,

@@ -55,6 +55,21 @@ pub async fn launch(
     name: &str,
     fields: Fields,
 ) -> Result<i64, AppError> {
+    let txn = begin_write(db).await?;
+    let id = launch_in(&txn, cache, actor, scope, name, fields).await?;
+    txn.commit().await.map_err(db_error)?;
+    Ok(id)
+}
+
+/// [`launch`] inside the caller's transaction.
+pub async fn launch_in(
+    txn: &impl ConnectionTrait,
+    cache: &DefinitionCache,
+    actor: &Actor,
+    scope: Scope,
+    name: &str,
+    fields: Fields,
+) -> Result<i64, AppError> {
     let size = serde_json::to_string(&fields).map_or(usize::MAX, |text| text.len());
     if size > MAX_LAUNCH_FIELDS_BYTES {
         return Err(AppError::invalid(
@@ -66,8 +81,7 @@ pub async fn launch(
             ),
         ));
     }
-    let txn = begin_write(db).await?;
-    let (names, version_ids, main) = pin(&txn, cache, scope, name).await?;
+    let (names, version_ids, main) = pin(txn, cache, scope, name).await?;
     let mut start = main.fields.clone();
     start.extend(fields);
     let instance = Instance::new(names, start);
@@ -89,10 +103,10 @@ pub async fn launch(
         finished_at: Set(None),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(db_error)?;
-    enqueue(&txn, row.id, &Message::Launch, now).await?;
+    enqueue(txn, row.id, &Message::Launch, now).await?;
     let event = AuditEvent::new(
         "process.launch",
         "process",
@@ -100,8 +114,7 @@ pub async fn launch(
         format!("Launched {} as process {}", main.name, row.id),
     )
     .details(json!({ "definition": main.name, "versions": version_ids }));
-    audit::record(&txn, actor, event).await?;
-    txn.commit().await.map_err(db_error)?;
+    audit::record(txn, actor, event).await?;
     Ok(row.id)
 }
 

@@ -19,17 +19,24 @@ pub async fn projects_scope(
     ))
 }
 
-/// What request handlers share with the engine's runner: the parsed-definition cache and the
-/// bell that wakes the runner when a message has been queued.
+/// What request handlers share with the engine's runner: the parsed-definition cache, the
+/// bell that wakes the runner when a message has been queued, and the one that wakes the
+/// cron scheduler when a schedule has changed.
 #[derive(Clone, Default)]
 pub struct EngineHandle {
     pub cache: DefinitionCache,
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    pub schedule: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl EngineHandle {
     /// Tells the runner that a message is waiting (call after the commit that queued it).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Tells the cron scheduler to look at the triggers again.
+    pub fn schedule_changed(&self) {
+        self.schedule.notify_one();
     }
 }
