@@ -9,6 +9,7 @@ pub mod api;
 pub mod configuration;
 pub mod domain;
 pub mod error;
+pub mod live;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod types;

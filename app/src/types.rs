@@ -615,6 +615,8 @@ pub struct ParticipantView {
     pub running: i64,
     /// Median time from dispatch to reply over its last completed steps.
     pub recent_median_ms: Option<i64>,
+    /// The projects it is kept to (their slugs); empty when every project may use it.
+    pub projects: Vec<String>,
 }
 
 /// A process instance in a list.

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use app::error::AppError;
+use app::live::Topic;
+use app::ssr::live::LiveBus;
 use app::ssr::processes::EngineHandle;
 use app::ssr::processes::instances::{self, Handled};
 use app::ssr::workers::WorkerHub;
@@ -24,6 +26,8 @@ pub struct Runner {
     engine: EngineHandle,
     /// Woken after transitions, which may have dispatched workitems.
     workers: WorkerHub,
+    /// Told which processes moved.
+    live: LiveBus,
 }
 
 /// What one round of the runner did.
@@ -34,11 +38,35 @@ pub enum ExecutionOutcome {
 }
 
 impl Runner {
-    pub fn new(db: DatabaseConnection, engine: EngineHandle, workers: WorkerHub) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        engine: EngineHandle,
+        workers: WorkerHub,
+        live: LiveBus,
+    ) -> Self {
         Self {
             db,
             engine,
             workers,
+            live,
+        }
+    }
+
+    /// Tells the pages that follow them that these processes moved.
+    fn publish(&self, handled: &Handled) {
+        let mut projects = std::collections::BTreeSet::new();
+        let mut tasks = false;
+        for touched in &handled.touched {
+            self.live
+                .publish(Topic::Process(touched.instance), touched.project);
+            projects.insert(touched.project);
+            tasks |= touched.workitems;
+        }
+        for project in projects {
+            self.live.publish(Topic::Processes, project);
+        }
+        if tasks {
+            self.live.publish(Topic::Inbox, None);
         }
     }
 
@@ -50,6 +78,7 @@ impl Runner {
             ExecutionOutcome::EmptyQueue
         } else {
             self.workers.wake();
+            self.publish(&handled);
             ExecutionOutcome::Worked(handled)
         })
     }

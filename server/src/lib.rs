@@ -10,6 +10,7 @@ pub mod database;
 pub mod engine;
 pub mod engine_bench;
 pub mod health;
+pub mod live_socket;
 pub mod process_cli;
 pub mod project_cli;
 pub mod project_transfer;

@@ -2,9 +2,11 @@
 
 use crate::config::Settings;
 use crate::{
-    audit_export, database, health, project_transfer, scheduler, web, webhook, worker_socket,
+    audit_export, database, health, live_socket, project_transfer, scheduler, web, webhook,
+    worker_socket,
 };
 use anyhow::Context;
+use app::ssr::live::LiveBus;
 use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
 use app::ssr::session_store::{DbSessionStore, delete_expired};
@@ -12,9 +14,9 @@ use app::ssr::state::AppState;
 use app::ssr::triggers;
 use app::ssr::workers::WorkerHub;
 use app::{App, shell};
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
@@ -88,12 +90,14 @@ impl Application {
             .site_addr(address)
             .env(leptos::config::Env::PROD)
             .build();
+        let live = LiveBus::default();
         let state = AppState {
             db,
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),
             engine: EngineHandle::default(),
-            workers: WorkerHub::new(settings.worker_lease),
+            workers: WorkerHub::new(settings.worker_lease, live.clone()),
+            live,
             leptos_options,
         };
         let router = router(state.clone(), &settings);
@@ -128,6 +132,7 @@ impl Application {
                 self.state.db.clone(),
                 self.state.engine.clone(),
                 self.state.workers.clone(),
+                self.state.live.clone(),
             )
             .run_until_stopped(shutdown.clone()),
         );
@@ -260,7 +265,11 @@ fn router(state: AppState, settings: &Settings) -> Router {
         move || leptos::prelude::provide_context(state.clone())
     };
     let options = state.leptos_options.clone();
+    let origin_policy = Arc::new(web::OriginPolicy {
+        public_origin: settings.public_origin.clone(),
+    });
     let pages = Router::new()
+        .route("/ws", get(live_socket::upgrade))
         .route("/admin/audit/export", get(audit_export::export))
         .route("/export/{slug}", get(project_transfer::export))
         .route("/import-project", post(project_transfer::import))
@@ -275,7 +284,8 @@ fn router(state: AppState, settings: &Settings) -> Router {
             state.clone(),
             web::resolve_visitor,
         ))
-        .layer(sessions);
+        .layer(sessions)
+        .layer(Extension(origin_policy.clone()));
 
     let site_root = &settings.site_root;
     let assets = Router::new()
@@ -288,9 +298,6 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
 
-    let origin_policy = Arc::new(web::OriginPolicy {
-        public_origin: settings.public_origin.clone(),
-    });
     // Webhook calls come from other sites by design; their signature is what they prove.
     let hooks = Router::new()
         .route("/hooks/{id}", post(webhook::call))

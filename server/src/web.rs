@@ -17,7 +17,7 @@ use tower_sessions::Session;
 /// Paths a visitor may see without logging in (static files and health checks are routed
 /// outside these layers altogether; server functions check for themselves).
 fn is_public(path: &str) -> bool {
-    path == "/login" || path.starts_with("/api/")
+    path == "/login" || path == "/ws" || path.starts_with("/api/")
 }
 
 /// Resolves the session into a [`Visitor`] for the handlers, and sends anonymous page
@@ -83,7 +83,7 @@ pub struct OriginPolicy {
 }
 
 impl OriginPolicy {
-    fn allows(&self, origin: &str, headers: &HeaderMap) -> bool {
+    pub fn allows(&self, origin: &str, headers: &HeaderMap) -> bool {
         let Some(origin) = crate::config::origin_of(origin) else {
             return false;
         };

@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use app::live::Topic;
 use app::ssr::audit::{self, Actor, Event};
 use app::ssr::auth::client_addr;
+use app::ssr::entities::workitems::Entity as Workitems;
 use app::ssr::processes::instances;
 use app::ssr::state::AppState;
 use app::ssr::workers::hub::{Attached, Outgoing};
@@ -20,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
+use sea_orm::EntityTrait;
 
 /// How long a new connection has to introduce itself.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,7 +84,7 @@ fn text(frame: &ServerFrame) -> Message {
     ))
 }
 
-fn close(code: u16, reason: &str) -> Message {
+pub(crate) fn close(code: u16, reason: &str) -> Message {
     // A close reason holds at most 123 bytes.
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
@@ -184,6 +187,7 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
         state: state.clone(),
         worker: row.id,
         name: row.name.clone(),
+        instances: Default::default(),
     };
     let reason = connection.run(socket, outbox, welcome).await;
     state.workers.detach(row.id, serial);
@@ -197,9 +201,37 @@ struct Connection {
     state: AppState,
     worker: i64,
     name: String,
+    /// The process of each workitem this connection reported on.
+    instances: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
 }
 
 impl Connection {
+    /// Tells the page of the process running `workitem` that it has news.
+    async fn publish_news(&self, workitem: i64) {
+        let known = self
+            .instances
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&workitem).copied());
+        let instance = match known {
+            Some(instance) => instance,
+            None => match Workitems::find_by_id(workitem).one(&self.state.db).await {
+                Ok(Some(row)) => {
+                    if let Ok(mut map) = self.instances.lock() {
+                        // Only recent workitems report; an old entry costs one query.
+                        if map.len() >= 1024 {
+                            map.clear();
+                        }
+                        map.insert(workitem, row.instance_id);
+                    }
+                    row.instance_id
+                }
+                _ => return,
+            },
+        };
+        self.state.live.publish(Topic::Process(instance), None);
+    }
+
     /// Serves the connection until it ends; returns why it ended.
     async fn run(
         &self,
@@ -295,6 +327,7 @@ impl Connection {
                     if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
                         tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");
                     }
+                    self.publish_news(attempt.workitem).await;
                 }
                 Ok(Vec::new())
             }
@@ -304,6 +337,7 @@ impl Connection {
                 {
                     tracing::warn!(%error, "cannot record progress");
                 }
+                self.publish_news(attempt.workitem).await;
                 Ok(Vec::new())
             }
             WorkerFrame::Reply { attempt, outcome } => Ok(self.reply(attempt, outcome).await),

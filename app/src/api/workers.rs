@@ -61,6 +61,41 @@ pub async fn list_worker_tokens() -> Result<Vec<WorkerTokenView>, AppError> {
     .await
 }
 
+/// Registers a participant served by workers or by people, or changes one that is not built
+/// into Kiln. `projects` lists the project slugs it is kept to (separated by commas or
+/// spaces); empty, every project may use it.
+#[server(prefix = "/api", endpoint = "save_participant")]
+pub async fn save_participant(
+    name: String,
+    kind: String,
+    #[server(default)] description: String,
+    #[server(default)] default_timeout: String,
+    #[server(default)] worker_loss_retries: i32,
+    #[server(default)] projects: String,
+) -> Result<(), AppError> {
+    use crate::ssr::processes::participants::{self, ParticipantInput};
+    use crate::ssr::{policy::Action, request::authorized};
+    authorized(Action::ManageWorkers, |ctx, _| async move {
+        let input = ParticipantInput {
+            name,
+            kind,
+            description,
+            default_timeout,
+            worker_loss_retries,
+            projects: projects
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        participants::save(&ctx.state.db, &ctx.actor(), input).await?;
+        ctx.state.live.publish(crate::live::Topic::Workers, None);
+        Ok(())
+    })
+    .await
+}
+
 /// Creates a token; its secret is in the answer and never shown again.
 #[server(prefix = "/api", endpoint = "create_worker_token")]
 pub async fn create_worker_token(name: String) -> Result<NewWorkerToken, AppError> {

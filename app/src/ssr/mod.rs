@@ -10,6 +10,7 @@ pub mod csp;
 pub mod entities;
 pub mod files;
 pub mod groups;
+pub mod live;
 pub mod password;
 pub mod policy;
 pub mod processes;

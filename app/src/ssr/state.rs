@@ -44,5 +44,7 @@ pub struct AppState {
     pub data_dir: Arc<PathBuf>,
     pub engine: super::processes::EngineHandle,
     pub workers: super::workers::WorkerHub,
+    /// Live changes for the browsers' `/ws` sockets.
+    pub live: super::live::LiveBus,
     pub leptos_options: LeptosOptions,
 }

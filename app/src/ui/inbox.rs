@@ -2,8 +2,10 @@
 //! form; completing or rejecting answers the process at once.
 
 use super::forms::{FormError, form_message};
+use super::live::use_live;
 use super::status::ErrorPage;
 use crate::api::tasks::{CompleteTask, RejectTask, list_tasks};
+use crate::live::Topic;
 use crate::types::TaskView;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,8 +14,12 @@ use leptos_meta::Title;
 pub fn InboxPage() -> impl IntoView {
     let complete = ServerAction::<CompleteTask>::new();
     let reject = ServerAction::<RejectTask>::new();
-    let tasks = Resource::new(
-        move || (complete.version().get(), reject.version().get()),
+    // The first list comes with the page; later ones replace it in place, task by task, so
+    // that a form being filled in is left alone when another task comes or goes.
+    let first = Resource::new(|| (), |_| list_tasks());
+    let live = use_live(|| Some(Topic::Inbox));
+    let later = Resource::new(
+        move || (complete.version().get(), reject.version().get(), live.get()),
         |_| list_tasks(),
     );
     view! {
@@ -27,22 +33,41 @@ pub fn InboxPage() -> impl IntoView {
         }}
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match tasks.await {
-                    Ok(list) if list.is_empty() => view! {
-                        <section class="empty-state">
-                            <h2>"Nothing to do"</h2>
-                            <p>"Tasks for you, your groups or the projects you build appear here when a process asks a person, for example an approval step."</p>
-                        </section>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="plain tasks">
-                            {list.into_iter().map(|task| view! { <Task task complete reject /> }).collect_view()}
-                        </ul>
-                    }.into_any(),
+                match first.await {
+                    Ok(list) => view! { <TaskList list later complete reject /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn TaskList(
+    list: Vec<TaskView>,
+    later: Resource<Result<Vec<TaskView>, crate::error::AppError>>,
+    complete: ServerAction<CompleteTask>,
+    reject: ServerAction<RejectTask>,
+) -> impl IntoView {
+    let tasks = RwSignal::new(list);
+    Effect::new(move || {
+        if let Some(Ok(list)) = later.get() {
+            tasks.set(list);
+        }
+    });
+    view! {
+        <Show when=move || !tasks.read().is_empty() fallback=|| view! {
+            <section class="empty-state">
+                <h2>"Nothing to do"</h2>
+                <p>"Tasks for you, your groups or the projects you build appear here when a process asks a person, for example an approval step."</p>
+            </section>
+        }>
+            <ul class="plain tasks">
+                <For each=move || tasks.get() key=|task| (task.workitem, task.attempt) let:task>
+                    <Task task complete reject />
+                </For>
+            </ul>
+        </Show>
     }
 }
 

@@ -8,6 +8,7 @@ mod forms;
 mod group;
 mod inbox;
 mod layout;
+mod live;
 mod login;
 mod pagination;
 mod placeholders;

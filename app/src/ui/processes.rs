@@ -3,12 +3,14 @@
 //! tree, fields, history and controls.
 
 use super::forms::{ConfirmButton, FormError, field_message, form_message};
+use super::live::use_live;
 use super::pagination::{Pagination, page_number};
 use super::status::ErrorPage;
 use crate::api::processes::{
     ControlProcess, LaunchProcess, SaveDefinition, check_definition, list_definitions,
     list_processes, process_detail, read_definition,
 };
+use crate::live::Topic;
 use crate::types::{DefinitionList, Page, ProcessSummary, ProcessView};
 use crate::workflow::outline::{NodeState, OutlineRow};
 use leptos::prelude::*;
@@ -69,21 +71,22 @@ pub fn ProcessesPage() -> impl IntoView {
     let query = use_query_map();
     let page = page_number(query);
     let project = move || query.read().get("project").unwrap_or_default();
+    let live = use_live(|| Some(Topic::Processes));
     let list = Resource::new(
-        move || (project(), page()),
-        |(project, page)| list_processes(project, page),
+        move || (project(), page(), live.get()),
+        |(project, page, _)| list_processes(project, page),
     );
     view! {
         <Title text="Processes" />
         <ProcessTabs />
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(list) => view! { <ProcessTable list project=project() /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -375,20 +378,11 @@ pub fn ProcessPage() -> impl IntoView {
             .unwrap_or(0)
     };
     let control = ServerAction::<ControlProcess>::new();
-    let tick = RwSignal::new(0u64);
+    let live = use_live(move || Some(Topic::Process(id())));
     let process = Resource::new(
-        move || (id(), control.version().get(), tick.get()),
+        move || (id(), control.version().get(), live.get()),
         |(id, ..)| process_detail(id),
     );
-    // Until live updates arrive, a running process refreshes itself every two seconds.
-    Effect::new(move || {
-        if let Ok(handle) = set_interval_with_handle(
-            move || tick.update(|t| *t += 1),
-            std::time::Duration::from_secs(2),
-        ) {
-            on_cleanup(move || handle.clear());
-        }
-    });
     view! {
         <Title text=move || format!("Process {}", id()) />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

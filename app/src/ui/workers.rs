@@ -2,12 +2,14 @@
 //! serves them, and (for administrators) the tokens workers connect with.
 
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
+use super::live::use_live;
 use super::processes::when;
 use super::status::ErrorPage;
 use crate::api::workers::{
-    CreateWorkerToken, DisconnectWorker, DrainWorker, RevokeWorkerToken, list_participants,
-    list_worker_tokens, list_workers,
+    CreateWorkerToken, DisconnectWorker, DrainWorker, RevokeWorkerToken, SaveParticipant,
+    list_participants, list_worker_tokens, list_workers,
 };
+use crate::live::Topic;
 use crate::types::{
     NewWorkerToken, ParticipantView, WorkerState, WorkerTokenView, WorkerView, WorkersOverview,
 };
@@ -39,13 +41,20 @@ fn WorkerTabs(#[prop(optional)] manage: bool) -> impl IntoView {
 pub fn WorkersPage() -> impl IntoView {
     let drain = ServerAction::<DrainWorker>::new();
     let disconnect = ServerAction::<DisconnectWorker>::new();
+    let live = use_live(|| Some(Topic::Workers));
     let overview = Resource::new(
-        move || (drain.version().get(), disconnect.version().get()),
+        move || {
+            (
+                drain.version().get(),
+                disconnect.version().get(),
+                live.get(),
+            )
+        },
         |_| list_workers(),
     );
     view! {
         <Title text="Workers" />
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
                     Ok(overview) => view! {
@@ -58,7 +67,7 @@ pub fn WorkersPage() -> impl IntoView {
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -163,23 +172,75 @@ fn WorkerRow(
 
 #[component]
 pub fn ParticipantsPage() -> impl IntoView {
-    let participants = Resource::new(|| (), |_| list_participants());
+    let save = ServerAction::<SaveParticipant>::new();
+    let live = use_live(|| Some(Topic::Workers));
+    let participants = Resource::new(
+        move || (live.get(), save.version().get()),
+        |_| list_participants(),
+    );
     let manage = Resource::new(|| (), |_| list_workers());
     view! {
         <Title text="Participants" />
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        // The form stays out of the live part, so that what is typed survives an update.
+        <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let manage = manage.await.map(|o| o.manage).unwrap_or(false);
-                match participants.await {
-                    Ok(list) => view! {
-                        <WorkerTabs manage />
-                        <ParticipantTable list />
-                    }
-                    .into_any(),
-                    Err(error) => view! { <ErrorPage error /> }.into_any(),
+                view! {
+                    <WorkerTabs manage />
+                    {manage.then(|| view! { <ParticipantForm save /> })}
                 }
             })}
         </Suspense>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match participants.await {
+                    Ok(list) => view! { <ParticipantTable list /> }.into_any(),
+                    Err(error) => view! { <ErrorPage error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ParticipantForm(save: ServerAction<SaveParticipant>) -> impl IntoView {
+    let value = save.value();
+    let fields = [
+        "name",
+        "kind",
+        "description",
+        "default_timeout",
+        "worker_loss_retries",
+        "projects",
+    ];
+    view! {
+        <details class="card">
+            <summary>"Register or change a participant"</summary>
+            <p class="hint">"A worker serves the participants it names with --participants; each must be registered here first. Saving a registered name changes it (built-in ones cannot change)."</p>
+            <ActionForm action=save>
+                <FormError message=Signal::derive(move || form_message(&value.get(), &fields)) />
+                <Field label="Name" name="name" required=true maxlength=64 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "name")) />
+                <div class="field">
+                    <label for="participant-kind">"Served by"</label>
+                    <select id="participant-kind" name="kind">
+                        <option value="worker">"workers"</option>
+                        <option value="human">"people (the Inbox)"</option>
+                    </select>
+                    {move || field_message(&value.get(), "kind").map(|m| view! { <p class="field-error">{m}</p> })}
+                </div>
+                <Field label="Description" name="description" maxlength=512 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "description")) />
+                <Field label="Default timeout (such as 30m; empty for none)" name="default_timeout" maxlength=32 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "default_timeout")) />
+                <Field label="If its worker is lost, try elsewhere this many times (0: fail the step)" name="worker_loss_retries" kind="number" value="1" id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "worker_loss_retries")) />
+                <Field label="Only for these projects (slugs; empty for every project)" name="projects" maxlength=4096 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "projects")) />
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save participant"</button>
+                {move || matches!(value.get(), Some(Ok(()))).then(|| view! { <p class="notice" role="status">"Saved."</p> })}
+            </ActionForm>
+        </details>
     }
 }
 
@@ -197,6 +258,8 @@ fn ParticipantTable(list: Vec<ParticipantView>) -> impl IntoView {
                     <th scope="col">"Running"</th>
                     <th scope="col">"Recent median"</th>
                     <th scope="col">"If its worker is lost"</th>
+                    <th scope="col">"Timeout"</th>
+                    <th scope="col">"For"</th>
                 </tr></thead>
                 <tbody>
                     {list.into_iter().map(|p| {
@@ -222,6 +285,8 @@ fn ParticipantTable(list: Vec<ParticipantView>) -> impl IntoView {
                                 <td data-label="Running">{p.running}</td>
                                 <td data-label="Recent median">{p.recent_median_ms.map_or_else(|| "—".to_owned(), duration)}</td>
                                 <td data-label="If its worker is lost">{loss}</td>
+                                <td data-label="Timeout">{p.default_timeout_ms.map_or_else(|| "—".to_owned(), duration)}</td>
+                                <td data-label="For">{if p.projects.is_empty() { "every project".to_owned() } else { p.projects.join(", ") }}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -13,6 +13,8 @@ mod configuration;
 mod durability;
 mod engine;
 mod groups;
+mod live;
+mod participants;
 mod processes;
 mod projects;
 mod security;

@@ -95,7 +95,7 @@ pub async fn known_names(
     conn: &impl ConnectionTrait,
     scope: Scope,
 ) -> Result<KnownNames, AppError> {
-    let participants = participants::names(conn).await?;
+    let participants = participants::names(conn, scope).await?;
     let definitions = Definitions::find()
         .filter(DefinitionColumn::ScopeKey.is_in([0, scope.key()]))
         .all(conn)

@@ -315,6 +315,17 @@ pub struct Handled {
     pub conflicts: usize,
     /// Messages that failed (the cause is logged) and stay queued.
     pub failures: usize,
+    /// The instances that moved, one entry per message handled.
+    pub touched: Vec<Touched>,
+}
+
+/// An instance a transition changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touched {
+    pub instance: i64,
+    pub project: Option<i64>,
+    /// Whether it handed out or took back workitems (people's tasks among them).
+    pub workitems: bool,
 }
 
 /// Handles up to `limit` messages due at `now`, oldest first, each in its own transaction.
@@ -335,7 +346,10 @@ pub async fn handle_due(
     for message in due {
         let (id, instance) = (message.id, message.instance_id);
         match transition(db, cache, message, now).await {
-            Ok(Transition::Done) => handled.messages += 1,
+            Ok(Transition::Done(touched)) => {
+                handled.messages += 1;
+                handled.touched.push(touched);
+            }
             Ok(Transition::Conflict) => handled.conflicts += 1,
             Ok(Transition::Gone) => {}
             // The message stays queued and is tried again next round; the ones after it
@@ -360,7 +374,7 @@ pub async fn next_due(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, 
 }
 
 enum Transition {
-    Done,
+    Done(Touched),
     /// Another handler changed the instance first; the message stays queued.
     Conflict,
     /// Another handler took the message first.
@@ -437,9 +451,34 @@ async fn transition(
         return Ok(Transition::Conflict);
     }
 
+    let touched = Touched {
+        instance: row.id,
+        project: row.project_id,
+        workitems: effects
+            .iter()
+            .any(|e| matches!(e, Effect::Dispatch(_) | Effect::Retract { .. })),
+    };
     for effect in effects {
         match effect {
-            Effect::Dispatch(workitem) => write_workitem(&txn, row.id, &workitem, now).await?,
+            Effect::Dispatch(workitem) => {
+                write_workitem(&txn, row.id, &workitem, now).await?;
+                if !workitem.timed
+                    && let Some(ms) =
+                        super::participants::default_timeout(&txn, &workitem.participant).await?
+                {
+                    let timeout = Message::Timeout {
+                        flow: workitem.flow,
+                        attempt: workitem.attempt,
+                    };
+                    enqueue(
+                        &txn,
+                        row.id,
+                        &timeout,
+                        now + chrono::Duration::milliseconds(ms),
+                    )
+                    .await?;
+                }
+            }
             Effect::Retract { workitem } => {
                 Workitems::update_many()
                     .col_expr(WorkitemColumn::State, Expr::value("retracted"))
@@ -478,7 +517,7 @@ async fn transition(
         }
     }
     txn.commit().await.map_err(db_error)?;
-    Ok(Transition::Done)
+    Ok(Transition::Done(touched))
 }
 
 async fn write_workitem(

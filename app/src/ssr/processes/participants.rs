@@ -58,6 +58,23 @@ pub async fn ensure_standard(conn: &impl ConnectionTrait) -> Result<(), AppError
     Ok(())
 }
 
+/// The timeout a step for `name` gets when its definition gives none, in milliseconds.
+pub async fn default_timeout(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<i64>, AppError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    Ok(Participants::find()
+        .select_only()
+        .column(Column::DefaultTimeoutMs)
+        .filter(Column::Name.eq(name))
+        .into_tuple::<Option<i64>>()
+        .one(conn)
+        .await
+        .map_err(db_error)?
+        .flatten())
+}
+
 /// The names of the participants people serve.
 pub async fn human(conn: &impl ConnectionTrait) -> Result<Vec<String>, AppError> {
     use sea_orm::{ColumnTrait, QueryFilter};
@@ -71,15 +88,185 @@ pub async fn human(conn: &impl ConnectionTrait) -> Result<Vec<String>, AppError>
         .collect())
 }
 
-/// Every registered participant's name.
-pub async fn names(conn: &impl ConnectionTrait) -> Result<BTreeSet<String>, AppError> {
+/// The participants definitions in `scope` may use: those open to every project, and those
+/// whose list of projects holds this one.
+pub async fn names(
+    conn: &impl ConnectionTrait,
+    scope: super::Scope,
+) -> Result<BTreeSet<String>, AppError> {
     Ok(Participants::find()
         .all(conn)
         .await
         .map_err(db_error)?
         .into_iter()
+        .filter(|row| match (allowed_projects(row), scope) {
+            (None, _) => true,
+            (Some(projects), super::Scope::Project(id)) => projects.contains(&id),
+            (Some(_), super::Scope::Global) => false,
+        })
         .map(|row| row.name)
         .collect())
+}
+
+/// The projects a participant is kept to; `None` when every project may use it.
+fn allowed_projects(row: &participants::Model) -> Option<Vec<i64>> {
+    let allowed: serde_json::Value = serde_json::from_str(row.allowed.as_deref()?).ok()?;
+    allowed["projects"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+}
+
+/// Most projects a participant can be kept to.
+pub const MAX_ALLOWED_PROJECTS: usize = 100;
+
+/// Most attempts elsewhere after a lost worker.
+pub const MAX_LOSS_RETRIES: i32 = 10;
+
+/// A participant as an administrator registers or changes it.
+pub struct ParticipantInput {
+    pub name: String,
+    /// `worker` or `human`.
+    pub kind: String,
+    pub description: String,
+    /// Empty for none, else a duration such as `30m`.
+    pub default_timeout: String,
+    pub worker_loss_retries: i32,
+    /// Project slugs; empty for every project.
+    pub projects: Vec<String>,
+}
+
+/// Registers a participant, or changes one that is not built in. Audited.
+pub async fn save(
+    db: &sea_orm::DatabaseConnection,
+    actor: &crate::ssr::audit::Actor,
+    input: ParticipantInput,
+) -> Result<(), AppError> {
+    use crate::ssr::audit::{self, Event};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter};
+
+    let name = input.name.trim().to_owned();
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !valid {
+        return Err(AppError::invalid(
+            "name",
+            "1 to 64 of a-z, digits, _ and -, starting with a letter",
+        ));
+    }
+    if !matches!(input.kind.as_str(), "worker" | "human") {
+        return Err(AppError::invalid(
+            "kind",
+            "a participant is served by workers or by people",
+        ));
+    }
+    let description = input.description.trim().to_owned();
+    if description.chars().count() > 512 || description.contains(['\n', '\r']) {
+        return Err(AppError::invalid(
+            "description",
+            "one line of at most 512 characters",
+        ));
+    }
+    let default_timeout_ms = match input.default_timeout.trim() {
+        "" => None,
+        text => Some(
+            humantime::parse_duration(text)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_millis()).ok())
+                .filter(|&ms| ms > 0 && ms <= 366 * 24 * 3_600_000)
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "default_timeout",
+                        "a duration such as 30s, 10m, 2h or 1h 30m, up to a year; empty for none",
+                    )
+                })?,
+        ),
+    };
+    if !(0..=MAX_LOSS_RETRIES).contains(&input.worker_loss_retries) {
+        return Err(AppError::invalid(
+            "worker_loss_retries",
+            format!("0 to {MAX_LOSS_RETRIES}"),
+        ));
+    }
+    if input.projects.len() > MAX_ALLOWED_PROJECTS {
+        return Err(AppError::invalid(
+            "projects",
+            format!("at most {MAX_ALLOWED_PROJECTS} projects"),
+        ));
+    }
+    let txn = crate::ssr::begin_write(db).await?;
+    let mut project_ids = Vec::new();
+    for slug in &input.projects {
+        match crate::ssr::projects::by_slug(&txn, slug).await {
+            Ok(project) => project_ids.push(project.id),
+            Err(AppError::NotFound) => {
+                return Err(AppError::invalid(
+                    "projects",
+                    format!("there is no project `{slug}`"),
+                ));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let allowed = (!project_ids.is_empty())
+        .then(|| serde_json::json!({ "projects": project_ids }).to_string());
+    let now = Utc::now();
+    let existing = Participants::find()
+        .filter(Column::Name.eq(&name))
+        .one(&txn)
+        .await
+        .map_err(db_error)?;
+    let created = existing.is_none();
+    let mut row: participants::ActiveModel = match existing {
+        Some(row) if row.kind == "built_in" => {
+            return Err(AppError::invalid(
+                "name",
+                format!("`{name}` is built into Kiln and cannot be changed"),
+            ));
+        }
+        Some(row) if row.kind != input.kind => {
+            return Err(AppError::invalid(
+                "kind",
+                format!(
+                    "`{name}` is served by {}; its kind cannot change",
+                    match row.kind.as_str() {
+                        "human" => "people",
+                        _ => "workers",
+                    }
+                ),
+            ));
+        }
+        Some(row) => row.into(),
+        None => participants::ActiveModel {
+            name: Set(name.clone()),
+            kind: Set(input.kind.clone()),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    row.description = Set(description);
+    row.default_timeout_ms = Set(default_timeout_ms);
+    row.worker_loss_retries = Set(input.worker_loss_retries);
+    row.allowed = Set(allowed);
+    row.updated_at = Set(now);
+    row.save(&txn).await.map_err(db_error)?;
+    let verb = if created { "Registered" } else { "Changed" };
+    let event = Event::new(
+        "participant.save",
+        "participant",
+        Some(name.clone()),
+        format!("{verb} participant {name}"),
+    )
+    .details(serde_json::json!({
+        "kind": input.kind,
+        "default_timeout_ms": default_timeout_ms,
+        "worker_loss_retries": input.worker_loss_retries,
+        "projects": input.projects,
+    }));
+    audit::record(&txn, actor, event).await?;
+    txn.commit().await.map_err(db_error)
 }
 
 /// Completed steps the Participants page takes the median latency over.
@@ -137,6 +324,17 @@ pub async fn overview(
             .flatten()
             .collect();
         durations.sort_unstable();
+        let projects = match allowed_projects(&row) {
+            Some(ids) => crate::ssr::entities::projects::Entity::find()
+                .filter(crate::ssr::entities::projects::Column::Id.is_in(ids))
+                .all(conn)
+                .await
+                .map_err(db_error)?
+                .into_iter()
+                .map(|p| p.slug)
+                .collect(),
+            None => Vec::new(),
+        };
         views.push(crate::types::ParticipantView {
             queued: count("queued"),
             running: count("dispatched"),
@@ -144,6 +342,7 @@ pub async fn overview(
             workers: served.get(&row.name).cloned().unwrap_or_default(),
             name: row.name,
             kind: row.kind,
+            projects,
             description: row.description,
             default_timeout_ms: row.default_timeout_ms,
             worker_loss_retries: row.worker_loss_retries,

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{Attempt, ServerFrame};
 use super::{leases, logs};
 use crate::error::AppError;
+use crate::live::Topic;
+use crate::ssr::live::LiveBus;
 use crate::ssr::processes::EngineHandle;
 
 /// Frames queued for one connection before it counts as stuck and is closed.
@@ -68,6 +70,8 @@ pub struct WorkerHub {
     pub lease: Duration,
     /// The secret the server's embedded workers connect with (never stored).
     embedded_secret: Arc<String>,
+    /// Where the workers page hears of changes.
+    live: LiveBus,
 }
 
 /// A connection's place in the hub, returned by [`WorkerHub::attach`].
@@ -77,12 +81,18 @@ pub struct Attached {
 }
 
 impl WorkerHub {
-    pub fn new(lease: Duration) -> Self {
+    pub fn new(lease: Duration, live: LiveBus) -> Self {
         Self {
             inner: Arc::default(),
             lease,
             embedded_secret: Arc::new(super::tokens::random_secret()),
+            live,
         }
+    }
+
+    /// Tells the workers pages that something they show changed.
+    fn changed(&self) {
+        self.live.publish(Topic::Workers, None);
     }
 
     /// How often workers should heartbeat: three times per lease.
@@ -142,6 +152,7 @@ impl WorkerHub {
                 .try_send(Outgoing::Close("replaced by a newer connection".into()));
         }
         self.wake();
+        self.changed();
         Attached {
             serial,
             outbox: receiver,
@@ -154,6 +165,7 @@ impl WorkerHub {
         if connections.get(&worker).is_some_and(|c| c.serial == serial) {
             connections.remove(&worker);
         }
+        self.changed();
     }
 
     /// Whether worker `worker` runs `attempt`, as far as this server knows.
@@ -177,6 +189,7 @@ impl WorkerHub {
             c.running.remove(&attempt);
         }
         self.wake();
+        self.changed();
     }
 
     /// Drains or resumes worker `worker`, if it is connected here.
@@ -185,6 +198,7 @@ impl WorkerHub {
             c.draining = draining;
         }
         self.wake();
+        self.changed();
     }
 
     /// Closes worker `worker`'s connection, telling it why.
@@ -276,6 +290,7 @@ impl WorkerHub {
             if let Err(error) = logs::append(data_dir, row.id, &[header]).await {
                 tracing::warn!(%error, workitem = row.id, "cannot write a workitem log");
             }
+            self.live.publish(Topic::Process(row.instance_id), None);
             let frame = ServerFrame::Workitem {
                 attempt,
                 instance: row.instance_id,
@@ -291,6 +306,9 @@ impl WorkerHub {
                     drop_stuck(&mut connections, worker);
                 }
             }
+        }
+        if count > 0 {
+            self.changed();
         }
         Ok(count)
     }

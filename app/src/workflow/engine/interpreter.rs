@@ -624,6 +624,7 @@ impl Instance {
             participant: participant.name.clone(),
             params: params(participant, &f.applied),
             fields: f.applied.clone(),
+            timed: participant.timeout_ms.is_some(),
         }));
         if let Some(ms) = participant.timeout_ms {
             run.effects.push(Effect::Schedule {

@@ -246,6 +246,10 @@ pub struct Workitem {
     pub participant: String,
     pub params: Fields,
     pub fields: Fields,
+    /// Whether the definition gave the step a timeout (else the participant's default
+    /// timeout, if it has one, applies).
+    #[serde(default)]
+    pub timed: bool,
 }
 
 /// What the runtime must do after a call, in order, in the same transaction as the new state.

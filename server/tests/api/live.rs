@@ -1,0 +1,226 @@
+//! The `/ws` live socket as a browser tab uses it: refused without a session or from another
+//! origin, topics checked by the policy, changes forwarded only to those who may see them,
+//! and a misbehaving socket closed alone.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::helpers::{Client, TestApp, on_each_database};
+use crate::projects::create_project;
+
+on_each_database!(
+    configure = |settings| settings.embedded_workers = 1;
+    live_topics_go_through_the_policy,
+    a_misbehaving_socket_is_closed_alone,
+);
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const WAITER: &str =
+    "name: waiter\nprocess:\n  sequence:\n    - wait: 1s\n    - set: { done: yes }\n";
+
+/// Opens `/ws` as `client`'s browser tab would (its cookie, `origin`).
+async fn open(
+    app: &TestApp,
+    client: Option<&Client>,
+    origin: &str,
+) -> Result<Socket, tungstenite::Error> {
+    let mut request = format!("{}/ws", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("origin", HeaderValue::from_str(origin).unwrap());
+    if let Some(id) = client.and_then(Client::session_id) {
+        headers.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("kiln_session={id}")).unwrap(),
+        );
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next message within `wait`, if any.
+async fn next(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return Some(serde_json::from_str(&text).unwrap()),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Waits up to ten seconds for "changed" of `topic`, skipping other topics.
+async fn changed(socket: &mut Socket, topic: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(message) = next(socket, Duration::from_secs(10)).await
+            && message == json!({ "changed": topic })
+        {
+            return;
+        }
+    }
+    panic!("no change of {topic}");
+}
+
+/// The id of the embedded worker, once it is connected.
+async fn embedded_worker(admin: &Client) -> String {
+    for _ in 0..200 {
+        let overview: Value = admin.call("list_workers", &[]).await.json().await.unwrap();
+        if let Some(id) = overview["workers"][0]["id"].as_i64() {
+            return id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the embedded worker never connected");
+}
+
+fn status_of(error: tungstenite::Error) -> u16 {
+    match error {
+        tungstenite::Error::Http(response) => response.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+async fn live_topics_go_through_the_policy(app: TestApp) {
+    app.create_user("olga", "olga-password-1", false).await;
+    let olga = app.logged_in("olga", "olga-password-1").await;
+    create_project(&olga, "secret-os", &[]).await;
+    let saved = olga
+        .call(
+            "save_definition",
+            &[("project", "secret-os"), ("source", WAITER)],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    app.create_user("vic", "vic-password-1", false).await;
+    let vic = app.logged_in("vic", "vic-password-1").await;
+
+    // No session, or another site's page: refused before any socket exists.
+    let refused = open(&app, None, &app.origin).await.unwrap_err();
+    assert_eq!(status_of(refused), 401);
+    let refused = open(&app, Some(&olga), "http://evil.example")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(refused), 403);
+
+    let mut olga_tab = open(&app, Some(&olga), &app.origin).await.unwrap();
+    let mut vic_tab = open(&app, Some(&vic), &app.origin).await.unwrap();
+    send(&mut olga_tab, json!({ "subscribe": "processes" })).await;
+    send(&mut vic_tab, json!({ "subscribe": "processes" })).await;
+    send(&mut vic_tab, json!({ "subscribe": "bogus" })).await;
+    let denied = next(&mut vic_tab, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(denied["denied"]["topic"], "bogus");
+
+    let launched = olga
+        .call(
+            "launch_process",
+            &[("project", "secret-os"), ("name", "waiter")],
+        )
+        .await;
+    assert_eq!(launched.status(), StatusCode::OK);
+    let id: i64 = launched.json().await.unwrap();
+    changed(&mut olga_tab, "processes").await;
+    let topic = format!("process:{id}");
+    send(&mut olga_tab, json!({ "subscribe": topic })).await;
+    send(&mut vic_tab, json!({ "subscribe": topic })).await;
+
+    // Vic may not see the process: the subscription is refused as the page would be.
+    let denied = next(&mut vic_tab, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(denied["denied"]["topic"], topic);
+    assert_eq!(denied["denied"]["reason"], "Not found.");
+
+    // The wait ends: Olga hears of it; Vic hears nothing of a project he cannot see.
+    changed(&mut olga_tab, &topic).await;
+    assert_eq!(next(&mut vic_tab, Duration::from_millis(1500)).await, None);
+
+    // The workers page hears of a drained worker.
+    let admin = app.admin().await;
+    let mut admin_tab = open(&app, Some(&admin), &app.origin).await.unwrap();
+    send(&mut admin_tab, json!({ "subscribe": "workers" })).await;
+    let worker = embedded_worker(&admin).await;
+    let response = admin
+        .call(
+            "drain_worker",
+            &[("id", worker.as_str()), ("draining", "true")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    changed(&mut admin_tab, "workers").await;
+}
+
+async fn a_misbehaving_socket_is_closed_alone(app: TestApp) {
+    let admin = app.admin().await;
+    let mut calm = open(&app, Some(&admin), &app.origin).await.unwrap();
+    send(&mut calm, json!({ "subscribe": "workers" })).await;
+
+    // A flood closes the socket that floods.
+    let mut flood = open(&app, Some(&admin), &app.origin).await.unwrap();
+    for _ in 0..=app::live::MAX_CLIENT_MESSAGES {
+        if flood
+            .send(Message::text(r#"{"unsubscribe":"workers"}"#))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut closed = false;
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(5), flood.next()).await {
+        match message {
+            Ok(Message::Close(frame)) => {
+                assert_eq!(u16::from(frame.unwrap().code), 1008);
+                closed = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(closed, "the flooding socket stays open");
+
+    // So does a message over the limit.
+    let mut large = open(&app, Some(&admin), &app.origin).await.unwrap();
+    let huge = "x".repeat(app::live::MAX_CLIENT_MESSAGE_BYTES + 1);
+    let _ = large.send(Message::text(huge)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match large.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the socket with the oversized message stays open"
+    );
+
+    // The calm socket still hears its topic.
+    let worker = embedded_worker(&admin).await;
+    let response = admin
+        .call(
+            "drain_worker",
+            &[("id", worker.as_str()), ("draining", "true")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    changed(&mut calm, "workers").await;
+}
