@@ -77,7 +77,11 @@ impl Runner {
         Ok(if handled.messages == 0 && handled.conflicts == 0 {
             ExecutionOutcome::EmptyQueue
         } else {
-            self.workers.wake();
+            if handled.touched.iter().any(|t| t.retracted) {
+                self.workers.reconcile_soon();
+            } else {
+                self.workers.wake();
+            }
             self.publish(&handled);
             ExecutionOutcome::Worked(handled)
         })

@@ -256,7 +256,7 @@ async fn trigger_to_start(
         "authorization",
         HeaderValue::from_str(&format!("Bearer {worker_token}"))?,
     );
-    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let (mut sink, mut stream) = socket.split();
     let hello = WorkerFrame::Hello {
         protocol: PROTOCOL_VERSION,

@@ -16,6 +16,7 @@ use app::ssr::workers::WorkerHub;
 use app::{App, shell};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
@@ -151,7 +152,14 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+        // Small frames (a workitem for a worker, a change for a page) go out at once rather
+        // than waiting for the acknowledgement of the previous one.
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%error, "cannot turn off Nagle's algorithm on a connection");
+            }
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("server error")?;

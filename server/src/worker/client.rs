@@ -112,7 +112,7 @@ impl Worker {
             .max_frame_size(Some(MAX_FRAME_BYTES));
         let connected = tokio::select! {
             () = shutdown.cancelled() => return Ok(Ended::Shutdown),
-            connected = tokio_tungstenite::connect_async_with_config(request, Some(config), false) => connected,
+            connected = tokio_tungstenite::connect_async_with_config(request, Some(config), true) => connected,
         };
         let socket = match connected {
             Ok((socket, _)) => socket,

@@ -229,6 +229,20 @@ async fn webhooks_launch_signed_calls_and_refuse_the_rest(app: TestApp) {
             .len(),
         1
     );
+
+    // Only the latest runs are kept.
+    for _ in 0..triggers::RUNS_KEPT {
+        let response = hook(&app, id, &[], b"{}".to_vec()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    use app::ssr::entities::trigger_runs::{Column as RunColumn, Entity as Runs};
+    let kept = Runs::find()
+        .filter(RunColumn::TriggerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept.len() as u64, triggers::RUNS_KEPT);
+    assert!(kept.iter().all(|run| run.outcome == "refused"));
 }
 
 async fn triggers_are_checked_and_kept_to_their_scope(app: TestApp) {

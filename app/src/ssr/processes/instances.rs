@@ -326,6 +326,8 @@ pub struct Touched {
     pub project: Option<i64>,
     /// Whether it handed out or took back workitems (people's tasks among them).
     pub workitems: bool,
+    /// Whether it took back workitems.
+    pub retracted: bool,
 }
 
 /// Handles up to `limit` messages due at `now`, oldest first, each in its own transaction.
@@ -457,6 +459,7 @@ async fn transition(
         workitems: effects
             .iter()
             .any(|e| matches!(e, Effect::Dispatch(_) | Effect::Retract { .. })),
+        retracted: effects.iter().any(|e| matches!(e, Effect::Retract { .. })),
     };
     for effect in effects {
         match effect {

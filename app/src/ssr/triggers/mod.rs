@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
@@ -341,24 +341,25 @@ async fn record_run(
     .insert(conn)
     .await
     .map_err(db_error)?;
+    // One statement: delete what is older than the oldest run kept (none when fewer are
+    // kept, as the comparison with no row is never true).
     let oldest_kept = Runs::find()
         .select_only()
         .column(RunColumn::Id)
         .filter(RunColumn::TriggerId.eq(trigger_id))
         .order_by_desc(RunColumn::Id)
         .offset(RUNS_KEPT - 1)
-        .into_tuple::<i64>()
-        .one(conn)
+        .limit(1)
+        .into_query();
+    Runs::delete_many()
+        .filter(RunColumn::TriggerId.eq(trigger_id))
+        .filter(Expr::col(RunColumn::Id).lt(Expr::expr(SimpleExpr::SubQuery(
+            None,
+            Box::new(oldest_kept.into_sub_query_statement()),
+        ))))
+        .exec(conn)
         .await
         .map_err(db_error)?;
-    if let Some(oldest_kept) = oldest_kept {
-        Runs::delete_many()
-            .filter(RunColumn::TriggerId.eq(trigger_id))
-            .filter(RunColumn::Id.lt(oldest_kept))
-            .exec(conn)
-            .await
-            .map_err(db_error)?;
-    }
     Ok(())
 }
 

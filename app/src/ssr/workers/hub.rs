@@ -52,6 +52,8 @@ struct Inner {
     connections: Mutex<HashMap<i64, Connection>>,
     next_serial: std::sync::atomic::AtomicU64,
     wake: Notify,
+    /// Whether the next pass must also reconcile (workitems were taken back).
+    reconcile: std::sync::atomic::AtomicBool,
 }
 
 /// Lets go of a connection whose outbox is full: its writer sends what is queued and ends
@@ -121,6 +123,15 @@ impl WorkerHub {
     /// Tells the dispatcher to look for work now.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Tells the dispatcher that workitems were taken back (cancelled, timed out, handed
+    /// elsewhere): the next pass also retracts them from their workers.
+    pub fn reconcile_soon(&self) {
+        self.inner
+            .reconcile
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake();
     }
 
     /// Registers a connection for worker `worker`; an older connection of the same worker
@@ -208,22 +219,24 @@ impl WorkerHub {
         }
     }
 
-    /// One dispatcher pass: lapsed leases, retractions, then new workitems for free slots.
-    /// Returns how many workitems were handed out.
+    /// One dispatcher pass: with `full`, lapsed leases and retractions; then new workitems
+    /// for free slots. Returns how many workitems were handed out.
     pub async fn pass(
         &self,
         db: &DatabaseConnection,
         engine: &EngineHandle,
         data_dir: &std::path::Path,
+        full: bool,
     ) -> Result<usize, AppError> {
-        let now = Utc::now();
-        if leases::expire(db, now, EXPIRE_BATCH).await? > 0 {
+        if full && leases::expire(db, Utc::now(), EXPIRE_BATCH).await? > 0 {
             engine.wake();
         }
         let workers: Vec<i64> = self.connections().keys().copied().collect();
         let mut handed = 0;
         for worker in workers {
-            self.reconcile(db, worker).await?;
+            if full {
+                self.reconcile(db, worker).await?;
+            }
             handed += self.fill(db, data_dir, worker).await?;
         }
         Ok(handed)
@@ -321,8 +334,19 @@ impl WorkerHub {
         data_dir: Arc<std::path::PathBuf>,
         shutdown: CancellationToken,
     ) {
+        // Leases and retractions are looked at every second, and at once when the engine
+        // took workitems back; a pass for new work only hands out workitems.
+        let mut last_full = tokio::time::Instant::now() - PASS_INTERVAL;
         loop {
-            if let Err(error) = self.pass(&db, &engine, &data_dir).await {
+            let asked = self
+                .inner
+                .reconcile
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
+            let full = asked || last_full.elapsed() >= PASS_INTERVAL;
+            if full {
+                last_full = tokio::time::Instant::now();
+            }
+            if let Err(error) = self.pass(&db, &engine, &data_dir, full).await {
                 tracing::warn!(%error, "the worker dispatcher could not finish a pass");
             }
             tokio::select! {
