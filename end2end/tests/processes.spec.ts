@@ -134,3 +134,36 @@ test('a webhook trigger shows its secret once and starts its process when called
   await expect(page.locator('[data-hook-secret]')).toHaveCount(0);
   await expect(page.locator('body')).not.toContainText(secret!);
 });
+
+test('a process waits for a person, who answers from the Inbox while its page follows live', async ({ page, context }) => {
+  const name = unique('e2e-approval');
+  await logIn(page, 'admin', adminPassword);
+  await page.goto('/processes/definitions/edit');
+  await page
+    .locator('#definition-source')
+    .fill(
+      `name: ${name}\nprocess:\n  sequence:\n` +
+        `    - participant: approve\n      params: { user: admin, message: "Ship ${name}?", form: [reason] }\n` +
+        `    - participant: log\n      params: { message: "shipped because \${reason}" }\n`,
+    );
+  await expect(page.locator('#definition-problems')).toContainText(`${name} is valid.`);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('version 1 saved')).toBeVisible();
+  await page.getByRole('button', { name: 'Launch' }).click();
+  await expect(page).toHaveURL(/\/processes\/\d+$/);
+  const approve = page.locator('.outline li', { hasText: 'participant approve' });
+  await expect(approve).toHaveAttribute('data-state', 'waiting');
+  await expect(page.locator('[data-status]')).toHaveText('running');
+
+  // The answer comes from another tab; this one is never reloaded.
+  const inbox = await context.newPage();
+  await inbox.goto('/inbox');
+  const task = inbox.locator('li.task', { hasText: `Ship ${name}?` });
+  await task.getByLabel('reason').fill('tests pass');
+  await task.getByRole('button', { name: 'Complete' }).click();
+  await expect(inbox.getByText('goes on')).toBeVisible();
+
+  await expect(page.locator('[data-status]')).toHaveText('finished', { timeout: 20_000 });
+  await expect(approve).toHaveAttribute('data-state', 'done');
+  await expect(page.locator('pre.fields')).toContainText('tests pass');
+});

@@ -69,6 +69,7 @@ fn TaskList(
             </ul>
         </Show>
     }
+    .into_any()
 }
 
 #[component]

@@ -41,8 +41,11 @@ fn WorkerTabs(#[prop(optional)] manage: bool) -> impl IntoView {
 pub fn WorkersPage() -> impl IntoView {
     let drain = ServerAction::<DrainWorker>::new();
     let disconnect = ServerAction::<DisconnectWorker>::new();
+    // The first overview comes with the page; later ones update the rows in place, so that
+    // a question being asked on one row survives a change on another.
+    let first = Resource::new(|| (), |_| list_workers());
     let live = use_live(|| Some(Topic::Workers));
-    let overview = Resource::new(
+    let later = Resource::new(
         move || {
             (
                 drain.version().get(),
@@ -54,113 +57,136 @@ pub fn WorkersPage() -> impl IntoView {
     );
     view! {
         <Title text="Workers" />
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match overview.await {
+                match first.await {
                     Ok(overview) => view! {
                         <WorkerTabs manage=overview.manage />
                         <FormError message=Signal::derive(move || form_message(&drain.value().get(), &[])) />
                         <FormError message=Signal::derive(move || form_message(&disconnect.value().get(), &[])) />
-                        <WorkerTable overview drain disconnect />
+                        <WorkerTable overview later drain disconnect />
                     }
                     .into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
 fn WorkerTable(
     overview: WorkersOverview,
+    later: Resource<Result<WorkersOverview, crate::error::AppError>>,
     drain: ServerAction<DrainWorker>,
     disconnect: ServerAction<DisconnectWorker>,
 ) -> impl IntoView {
     let manage = overview.manage;
-    if overview.workers.is_empty() {
-        return view! {
+    let workers = RwSignal::new(overview.workers);
+    Effect::new(move || {
+        if let Some(Ok(overview)) = later.get() {
+            workers.set(overview.workers);
+        }
+    });
+    view! {
+        <Show when=move || !workers.read().is_empty() fallback=|| view! {
             <section class="empty-state">
                 <h2>"No workers yet"</h2>
                 <p>"Workers appear here once they connect. Kiln runs its own embedded workers unless they are turned off; to add a build host, create a token on the Tokens tab and run "<code>"kiln worker --server URL --token TOKEN"</code>" there."</p>
             </section>
-        }
-        .into_any();
-    }
-    view! {
-        <div class="table-wrap">
-            <table class="cards workers">
-                <thead><tr>
-                    <th scope="col">"Name"</th>
-                    <th scope="col">"Host"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Load"</th>
-                    <th scope="col">"Participants"</th>
-                    <th scope="col">"Last heard from"</th>
-                    {manage.then(|| view! { <th scope="col">"Running"</th><th scope="col">"Actions"</th> })}
-                </tr></thead>
-                <tbody>
-                    {overview.workers.into_iter().map(|worker| view! { <WorkerRow worker manage drain disconnect /> }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        }>
+            <div class="table-wrap">
+                <table class="cards workers">
+                    <thead><tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Host"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Load"</th>
+                        <th scope="col">"Participants"</th>
+                        <th scope="col">"Last heard from"</th>
+                        {manage.then(|| view! { <th scope="col">"Running"</th><th scope="col">"Actions"</th> })}
+                    </tr></thead>
+                    <tbody>
+                        <For each=move || workers.get() key=|worker| worker.id let:worker>
+                            <WorkerRow id=worker.id workers manage drain disconnect />
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+        </Show>
     }
     .into_any()
 }
 
+/// One worker's row; its cells follow the worker's latest state.
 #[component]
 fn WorkerRow(
-    worker: WorkerView,
+    id: i64,
+    workers: RwSignal<Vec<WorkerView>>,
     manage: bool,
     drain: ServerAction<DrainWorker>,
     disconnect: ServerAction<DisconnectWorker>,
 ) -> impl IntoView {
-    let id = worker.id;
-    let state = worker.state;
-    let badge = match state {
+    let worker = Memo::new(move |_| workers.with(|list| list.iter().find(|w| w.id == id).cloned()));
+    let field = move |read: fn(&WorkerView) -> String| {
+        move || worker.with(|w| w.as_ref().map(read).unwrap_or_default())
+    };
+    let state =
+        Memo::new(move |_| worker.with(|w| w.as_ref().map_or(WorkerState::Offline, |w| w.state)));
+    let name = worker.with_untracked(|w| w.as_ref().map(|w| w.name.clone()).unwrap_or_default());
+    let running = move || {
+        worker.with(|w| {
+            let items = w.as_ref().map(|w| w.running.clone()).unwrap_or_default();
+            if items.is_empty() {
+                return view! { <span>"—"</span> }.into_any();
+            }
+            view! {
+                <ul class="plain">
+                    {items.into_iter().map(|item| {
+                        let progress = item.progress.clone().map(|p| format!(" — {p}")).unwrap_or_default();
+                        view! {
+                            <li>
+                                <a href=format!("/processes/{}", item.instance)>{format!("process {}", item.instance)}</a>
+                                {format!(" {} (workitem {}, attempt {}){progress}", item.participant, item.workitem, item.attempt)}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any()
+        })
+    };
+    let badge = move || match state.get() {
         WorkerState::Online => "badge active",
         WorkerState::Draining => "badge",
         WorkerState::Offline => "badge disabled",
     };
-    let name = worker.name.clone();
-    let running = worker
-        .running
-        .iter()
-        .map(|item| {
-            let progress = item.progress.clone().map(|p| format!(" — {p}")).unwrap_or_default();
-            view! {
-                <li>
-                    <a href=format!("/processes/{}", item.instance)>{format!("process {}", item.instance)}</a>
-                    {format!(" {} (workitem {}, attempt {}){progress}", item.participant, item.workitem, item.attempt)}
-                </li>
-            }
-        })
-        .collect_view();
+    let question = format!("Disconnect {name}? What it runs is handed elsewhere or fails.");
+    let key = name.clone();
     view! {
-        <tr data-worker=worker.name.clone()>
+        <tr data-worker=key>
             <td data-label="Name">
-                {worker.name.clone()}
-                {worker.embedded.then(|| view! { " " <span class="badge">"embedded"</span> })}
-                {worker.token.clone().map(|t| view! { <br /><small>{format!("token {t}")}</small> })}
+                {name}
+                {move || worker.with(|w| w.as_ref().is_some_and(|w| w.embedded)).then(|| view! { " " <span class="badge">"embedded"</span> })}
+                {move || worker.with(|w| w.as_ref().and_then(|w| w.token.clone())).map(|t| view! { <br /><small>{format!("token {t}")}</small> })}
             </td>
-            <td data-label="Host">{worker.host.clone()}<br /><small>{format!("version {}", worker.version)}</small></td>
-            <td data-label="State"><span class=badge>{state.label()}</span></td>
-            <td data-label="Load">{format!("{} of {}", worker.load, worker.capacity)}</td>
-            <td data-label="Participants">{worker.participants.join(", ")}</td>
-            <td data-label="Last heard from">{when(worker.last_seen_at)}</td>
+            <td data-label="Host">{field(|w| w.host.clone())}<br /><small>{field(|w| format!("version {}", w.version))}</small></td>
+            <td data-label="State"><span class=badge>{move || state.get().label()}</span></td>
+            <td data-label="Load">{field(|w| format!("{} of {}", w.load, w.capacity))}</td>
+            <td data-label="Participants">{field(|w| w.participants.join(", "))}</td>
+            <td data-label="Last heard from">{field(|w| when(w.last_seen_at))}</td>
             {manage.then(|| view! {
-                <td data-label="Running">
-                    {if worker.running.is_empty() { view! { <span>"—"</span> }.into_any() } else { view! { <ul class="plain">{running}</ul> }.into_any() }}
-                </td>
+                <td data-label="Running">{running}</td>
                 <td data-label="Actions" class="actions">
-                    {(state != WorkerState::Offline).then(|| {
-                        let draining = state == WorkerState::Draining;
+                    {move || (state.get() != WorkerState::Offline).then(|| {
+                        let draining = state.get_untracked() == WorkerState::Draining;
+                        let question = question.clone();
                         view! {
                             <button type="button" on:click=move |_| { drain.dispatch(DrainWorker { id, draining: !draining }); }>
                                 {if draining { "Resume" } else { "Drain" }}
                             </button>
                             <ConfirmButton label="Disconnect"
-                                question=format!("Disconnect {name}? What it runs is handed elsewhere or fails.")
+                                question
                                 on_confirm=Callback::new(move |()| { disconnect.dispatch(DisconnectWorker { id }); }) />
                         }
                     })}
@@ -168,6 +194,7 @@ fn WorkerRow(
             })}
         </tr>
     }
+    .into_any()
 }
 
 #[component]
