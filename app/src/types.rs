@@ -617,6 +617,10 @@ pub struct ParticipantView {
     pub recent_median_ms: Option<i64>,
     /// The projects it is kept to (their slugs); empty when every project may use it.
     pub projects: Vec<String>,
+    /// The users and groups it is kept to; both empty when everyone who may run a process
+    /// may use it.
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
 }
 
 /// A process instance in a list.

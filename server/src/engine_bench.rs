@@ -245,7 +245,8 @@ async fn trigger_to_start(
             mapping: Default::default(),
         },
     };
-    let (trigger, secret) = triggers::create(db, &Actor::system(), Scope::Global, input)
+    let cache = DefinitionCache::default();
+    let (trigger, secret) = triggers::create(db, &cache, &Actor::system(), Scope::Global, input)
         .await
         .map_err(|e| anyhow!("trigger: {e}"))?;
     let secret = secret.context("a webhook has a secret")?;

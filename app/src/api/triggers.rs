@@ -110,8 +110,14 @@ pub async fn create_trigger(
             fields: parse_fields(&fields)?,
             kind,
         };
-        let (row, secret) =
-            triggers::create(&ctx.state.db, &ctx.actor(), rights.scope, input).await?;
+        let (row, secret) = triggers::create(
+            &ctx.state.db,
+            &ctx.state.engine.cache,
+            &ctx.actor(),
+            rights.scope,
+            input,
+        )
+        .await?;
         ctx.state.engine.schedule_changed();
         let id = row.id;
         let trigger = triggers::list(&ctx.state.db, rights.scope, true)

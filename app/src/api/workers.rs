@@ -1,5 +1,8 @@
 //! Workers, their tokens and the participant registry: everyone may look; administrators
-//! create and revoke tokens and drain, resume and disconnect workers.
+//! create and revoke tokens, drain, resume and disconnect workers, and keep the registry.
+
+// `save_participant` takes its form's fields one by one, as every server function here does.
+#![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
 use crate::types::{NewWorkerToken, ParticipantView, WorkerTokenView, WorkersOverview};
@@ -61,9 +64,20 @@ pub async fn list_worker_tokens() -> Result<Vec<WorkerTokenView>, AppError> {
     .await
 }
 
+/// The items of a list typed in a form field, split at `separators`.
+#[cfg(feature = "ssr")]
+fn list(text: &str, separators: &[char]) -> Vec<String> {
+    text.split(separators)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Registers a participant served by workers or by people, or changes one that is not built
 /// into Kiln. `projects` lists the project slugs it is kept to (separated by commas or
-/// spaces); empty, every project may use it.
+/// spaces), empty for every project; `users` and `groups` (separated by commas) who may
+/// launch processes that use it, both empty for everyone who may run them.
 #[server(prefix = "/api", endpoint = "save_participant")]
 pub async fn save_participant(
     name: String,
@@ -72,6 +86,8 @@ pub async fn save_participant(
     #[server(default)] default_timeout: String,
     #[server(default)] worker_loss_retries: i32,
     #[server(default)] projects: String,
+    #[server(default)] users: String,
+    #[server(default)] groups: String,
 ) -> Result<(), AppError> {
     use crate::ssr::processes::participants::{self, ParticipantInput};
     use crate::ssr::{policy::Action, request::authorized};
@@ -82,12 +98,10 @@ pub async fn save_participant(
             description,
             default_timeout,
             worker_loss_retries,
-            projects: projects
-                .split([',', ' ', '\n'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            projects: list(&projects, &[',', ' ', '\n']),
+            users: list(&users, &[',', ' ', '\n']),
+            // Group names may hold spaces.
+            groups: list(&groups, &[',', '\n']),
         };
         participants::save(&ctx.state.db, &ctx.actor(), input).await?;
         ctx.state.live.publish(crate::live::Topic::Workers, None);

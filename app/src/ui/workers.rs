@@ -239,6 +239,8 @@ fn ParticipantForm(save: ServerAction<SaveParticipant>) -> impl IntoView {
         "default_timeout",
         "worker_loss_retries",
         "projects",
+        "users",
+        "groups",
     ];
     view! {
         <details class="card">
@@ -264,10 +266,34 @@ fn ParticipantForm(save: ServerAction<SaveParticipant>) -> impl IntoView {
                     error=Signal::derive(move || field_message(&value.get(), "worker_loss_retries")) />
                 <Field label="Only for these projects (slugs; empty for every project)" name="projects" maxlength=4096 id_prefix="participant-".to_owned()
                     error=Signal::derive(move || field_message(&value.get(), "projects")) />
+                <Field label="Only these users may launch processes using it (usernames)" name="users" maxlength=4096 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "users")) />
+                <Field label="…or members of these groups (names, separated by commas)" name="groups" maxlength=4096 id_prefix="participant-".to_owned()
+                    error=Signal::derive(move || field_message(&value.get(), "groups")) />
                 <button type="submit" class="primary" disabled=move || save.pending().get()>"Save participant"</button>
                 {move || matches!(value.get(), Some(Ok(()))).then(|| view! { <p class="notice" role="status">"Saved."</p> })}
             </ActionForm>
         </details>
+    }
+}
+
+/// Who may use a participant, in a few words.
+fn available_to(p: &ParticipantView) -> String {
+    let projects = if p.projects.is_empty() {
+        "every project".to_owned()
+    } else {
+        format!("projects {}", p.projects.join(", "))
+    };
+    let people: Vec<String> = p
+        .users
+        .iter()
+        .cloned()
+        .chain(p.groups.iter().map(|g| format!("group {g}")))
+        .collect();
+    if people.is_empty() {
+        projects
+    } else {
+        format!("{projects}; launched by {}", people.join(", "))
     }
 }
 
@@ -313,7 +339,7 @@ fn ParticipantTable(list: Vec<ParticipantView>) -> impl IntoView {
                                 <td data-label="Recent median">{p.recent_median_ms.map_or_else(|| "—".to_owned(), duration)}</td>
                                 <td data-label="If its worker is lost">{loss}</td>
                                 <td data-label="Timeout">{p.default_timeout_ms.map_or_else(|| "—".to_owned(), duration)}</td>
-                                <td data-label="For">{if p.projects.is_empty() { "every project".to_owned() } else { p.projects.join(", ") }}</td>
+                                <td data-label="For">{available_to(&p)}</td>
                             </tr>
                         }
                     }).collect_view()}

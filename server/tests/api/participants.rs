@@ -5,10 +5,14 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::engine::{history, wait_for_status};
+use crate::groups::{add_member, create_group};
 use crate::helpers::{TestApp, assert_invalid, audit_rows, on_each_database};
 use crate::projects::create_project;
 
-on_each_database!(administrators_keep_the_participant_registry);
+on_each_database!(
+    administrators_keep_the_participant_registry,
+    a_participant_kept_to_people_refuses_the_others,
+);
 
 const QA: &str = "name: qa-run\nprocess:\n  participant: qa\n";
 
@@ -129,4 +133,110 @@ async fn administrators_keep_the_participant_registry(app: TestApp) {
         "{:?}",
         history(&app, id, "failed").await
     );
+}
+
+const DEPLOY: &str = "name: deploy-run\nprocess:\n  participant: deploy\n";
+
+async fn a_participant_kept_to_people_refuses_the_others(app: TestApp) {
+    let admin = app.admin().await;
+    app.create_user("olga", "olga-password-1", false).await;
+    app.create_user("vic", "vic-password-1", false).await;
+    app.create_user("rita", "rita-password-1", false).await;
+    let olga = app.logged_in("olga", "olga-password-1").await;
+    let vic = app.logged_in("vic", "vic-password-1").await;
+    let rita = app.logged_in("rita", "rita-password-1").await;
+    // Everyone may build and configure the project.
+    create_project(
+        &olga,
+        "firmware",
+        &[
+            ("other_permissions[view]", "true"),
+            ("other_permissions[build]", "true"),
+            ("other_permissions[configure]", "true"),
+        ],
+    )
+    .await;
+    let release = create_group(&app, "release team").await;
+    add_member(&app, &release, "rita", false).await;
+
+    let register = |users: &'static str, groups: &'static str| {
+        vec![
+            ("name", "deploy"),
+            ("kind", "worker"),
+            ("users", users),
+            ("groups", groups),
+        ]
+    };
+    assert_invalid(
+        admin
+            .call("save_participant", &register("nobody", ""))
+            .await,
+        "users",
+    )
+    .await;
+    assert_invalid(
+        admin
+            .call("save_participant", &register("", "no such team"))
+            .await,
+        "groups",
+    )
+    .await;
+    let saved = admin
+        .call("save_participant", &register("olga", "release team"))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let list: Value = admin
+        .call("list_participants", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let deploy = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "deploy")
+        .unwrap();
+    assert_eq!(deploy["users"], serde_json::json!(["olga"]));
+    assert_eq!(deploy["groups"], serde_json::json!(["release team"]));
+
+    let saved = olga
+        .call(
+            "save_definition",
+            &[("project", "firmware"), ("source", DEPLOY)],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let launch = [("project", "firmware"), ("name", "deploy-run")];
+
+    // Vic may build the project but not use `deploy`; nothing is started.
+    assert_invalid(vic.call("launch_process", &launch).await, "name").await;
+    let listed: Value = olga
+        .call("list_processes", &[("project", "firmware")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 0);
+    // Nor may he set up a trigger to launch it for him.
+    assert_invalid(
+        vic.call(
+            "create_trigger",
+            &[
+                ("project", "firmware"),
+                ("name", "sneaky"),
+                ("definition", "deploy-run"),
+                ("kind", "webhook"),
+            ],
+        )
+        .await,
+        "definition",
+    )
+    .await;
+
+    // Olga is named, Rita is in the group, and administrators may use everything.
+    for client in [&olga, &rita, &admin] {
+        let response = client.call("launch_process", &launch).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

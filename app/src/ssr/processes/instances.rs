@@ -81,7 +81,10 @@ pub async fn launch_in(
             ),
         ));
     }
-    let (names, version_ids, main) = pin(txn, cache, scope, name).await?;
+    let (names, version_ids, main, participants) = pin(txn, cache, scope, name).await?;
+    if let Some(user) = actor.id {
+        super::participants::check_user(txn, &participants, user).await?;
+    }
     let mut start = main.fields.clone();
     start.extend(fields);
     let instance = Instance::new(names, start);
@@ -119,13 +122,23 @@ pub async fn launch_in(
 }
 
 /// The definitions an instance of `name` runs: it and every subprocess it can reach, each at
-/// its latest version now. Returns their names, version ids and the main definition.
+/// its latest version now. Returns their names, version ids, the main definition and every
+/// participant they hand work to.
 async fn pin(
     conn: &impl ConnectionTrait,
     cache: &DefinitionCache,
     scope: Scope,
     name: &str,
-) -> Result<(Vec<String>, Vec<i64>, std::sync::Arc<Definition>), AppError> {
+) -> Result<
+    (
+        Vec<String>,
+        Vec<i64>,
+        std::sync::Arc<Definition>,
+        BTreeSet<String>,
+    ),
+    AppError,
+> {
+    let mut participants = BTreeSet::new();
     let mut names = Vec::new();
     let mut version_ids = Vec::new();
     let mut trees = Vec::new();
@@ -153,12 +166,23 @@ async fn pin(
         };
         let tree = cache.load(conn, &[version.id]).await?.remove(0);
         todo.extend(tree.subprocesses());
+        participants.extend(tree.participants());
         names.push(next);
         version_ids.push(version.id);
         trees.push(tree);
     }
     let main = trees.swap_remove(0);
-    Ok((names, version_ids, main))
+    Ok((names, version_ids, main, participants))
+}
+
+/// Every participant a process of `name` would hand work to (its subprocesses' included).
+pub async fn participants_of(
+    conn: &impl ConnectionTrait,
+    cache: &DefinitionCache,
+    scope: Scope,
+    name: &str,
+) -> Result<BTreeSet<String>, AppError> {
+    Ok(pin(conn, cache, scope, name).await?.3)
 }
 
 /// Queues `message` for instance `instance_id`, due at `at`.

@@ -108,12 +108,74 @@ pub async fn names(
         .collect())
 }
 
-/// The projects a participant is kept to; `None` when every project may use it.
-fn allowed_projects(row: &participants::Model) -> Option<Vec<i64>> {
+/// The ids under `key` in a participant's `allowed`; `None` when the list is absent.
+fn allowed_ids(row: &participants::Model, key: &str) -> Option<Vec<i64>> {
     let allowed: serde_json::Value = serde_json::from_str(row.allowed.as_deref()?).ok()?;
-    allowed["projects"]
+    allowed[key]
         .as_array()
         .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+}
+
+/// The projects a participant is kept to; `None` when every project may use it.
+fn allowed_projects(row: &participants::Model) -> Option<Vec<i64>> {
+    allowed_ids(row, "projects")
+}
+
+/// The users, and the groups whose members, a participant is kept to; `None` when everyone
+/// who may run a process may use it.
+fn allowed_people(row: &participants::Model) -> Option<(Vec<i64>, Vec<i64>)> {
+    let users = allowed_ids(row, "users").unwrap_or_default();
+    let groups = allowed_ids(row, "groups").unwrap_or_default();
+    (!users.is_empty() || !groups.is_empty()).then_some((users, groups))
+}
+
+/// Checks that `user` may start processes that hand work to `names`: a participant kept to
+/// some users and groups needs them to be one of those users or in one of those groups
+/// (administrators may use every participant).
+pub async fn check_user(
+    conn: &impl ConnectionTrait,
+    names: &BTreeSet<String>,
+    user: crate::types::UserId,
+) -> Result<(), AppError> {
+    use crate::ssr::entities::group_members::{Column as MemberColumn, Entity as Members};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let kept: Vec<_> = Participants::find()
+        .filter(Column::Name.is_in(names.iter().cloned()))
+        .filter(Column::Allowed.is_not_null())
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .filter_map(|row| allowed_people(&row).map(|people| (row.name, people)))
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    if crate::ssr::users::by_id(conn, user)
+        .await?
+        .is_some_and(|u| u.is_admin)
+    {
+        return Ok(());
+    }
+    let groups: BTreeSet<i64> = Members::find()
+        .select_only()
+        .column(MemberColumn::GroupId)
+        .filter(MemberColumn::UserId.eq(user.0))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .collect();
+    for (name, (users, allowed_groups)) in kept {
+        if !users.contains(&user.0) && !allowed_groups.iter().any(|g| groups.contains(g)) {
+            return Err(AppError::invalid(
+                "name",
+                format!("this process hands work to `{name}`, which you may not use"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Most projects a participant can be kept to.
@@ -133,6 +195,10 @@ pub struct ParticipantInput {
     pub worker_loss_retries: i32,
     /// Project slugs; empty for every project.
     pub projects: Vec<String>,
+    /// Usernames and group names that may launch processes using it; both empty for
+    /// everyone who may run them.
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
 }
 
 /// Registers a participant, or changes one that is not built in. Audited.
@@ -190,11 +256,17 @@ pub async fn save(
             format!("0 to {MAX_LOSS_RETRIES}"),
         ));
     }
-    if input.projects.len() > MAX_ALLOWED_PROJECTS {
-        return Err(AppError::invalid(
-            "projects",
-            format!("at most {MAX_ALLOWED_PROJECTS} projects"),
-        ));
+    for (field, list) in [
+        ("projects", &input.projects),
+        ("users", &input.users),
+        ("groups", &input.groups),
+    ] {
+        if list.len() > MAX_ALLOWED_PROJECTS {
+            return Err(AppError::invalid(
+                field,
+                format!("at most {MAX_ALLOWED_PROJECTS}"),
+            ));
+        }
     }
     let txn = crate::ssr::begin_write(db).await?;
     let mut project_ids = Vec::new();
@@ -210,8 +282,53 @@ pub async fn save(
             Err(error) => return Err(error),
         }
     }
-    let allowed = (!project_ids.is_empty())
-        .then(|| serde_json::json!({ "projects": project_ids }).to_string());
+    let mut user_ids = Vec::new();
+    for username in &input.users {
+        use crate::ssr::entities::users::{Column as UserColumn, Entity as Users};
+        match Users::find()
+            .filter(UserColumn::Username.eq(username.to_lowercase()))
+            .one(&txn)
+            .await
+            .map_err(db_error)?
+        {
+            Some(user) => user_ids.push(user.id),
+            None => {
+                return Err(AppError::invalid(
+                    "users",
+                    format!("there is no user `{username}`"),
+                ));
+            }
+        }
+    }
+    let mut group_ids = Vec::new();
+    for group in &input.groups {
+        use crate::ssr::entities::groups::{Column as GroupColumn, Entity as Groups};
+        match Groups::find()
+            .filter(GroupColumn::Name.eq(group.as_str()))
+            .one(&txn)
+            .await
+            .map_err(db_error)?
+        {
+            Some(row) => group_ids.push(row.id),
+            None => {
+                return Err(AppError::invalid(
+                    "groups",
+                    format!("there is no group `{group}`"),
+                ));
+            }
+        }
+    }
+    let mut allowed = serde_json::Map::new();
+    for (key, ids) in [
+        ("projects", project_ids),
+        ("users", user_ids),
+        ("groups", group_ids),
+    ] {
+        if !ids.is_empty() {
+            allowed.insert(key.to_owned(), serde_json::json!(ids));
+        }
+    }
+    let allowed = (!allowed.is_empty()).then(|| serde_json::Value::Object(allowed).to_string());
     let now = Utc::now();
     let existing = Participants::find()
         .filter(Column::Name.eq(&name))
@@ -264,6 +381,8 @@ pub async fn save(
         "default_timeout_ms": default_timeout_ms,
         "worker_loss_retries": input.worker_loss_retries,
         "projects": input.projects,
+        "users": input.users,
+        "groups": input.groups,
     }));
     audit::record(&txn, actor, event).await?;
     txn.commit().await.map_err(db_error)
@@ -335,7 +454,33 @@ pub async fn overview(
                 .collect(),
             None => Vec::new(),
         };
+        let (users, groups) = match allowed_people(&row) {
+            Some((user_ids, group_ids)) => {
+                use crate::ssr::entities::groups::{Column as GroupColumn, Entity as Groups};
+                use crate::ssr::entities::users::{Column as UserColumn, Entity as Users};
+                let users = Users::find()
+                    .filter(UserColumn::Id.is_in(user_ids))
+                    .all(conn)
+                    .await
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(|u| u.username)
+                    .collect();
+                let groups = Groups::find()
+                    .filter(GroupColumn::Id.is_in(group_ids))
+                    .all(conn)
+                    .await
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(|g| g.name)
+                    .collect();
+                (users, groups)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         views.push(crate::types::ParticipantView {
+            users,
+            groups,
             queued: count("queued"),
             running: count("dispatched"),
             recent_median_ms: durations.get(durations.len() / 2).copied(),

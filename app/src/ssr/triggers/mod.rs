@@ -124,6 +124,7 @@ fn schedule_of(row: &triggers::Model) -> Option<cron::Schedule> {
 /// once). The caller has checked the permission.
 pub async fn create(
     db: &DatabaseConnection,
+    cache: &DefinitionCache,
     actor: &Actor,
     scope: Scope,
     input: TriggerInput,
@@ -195,6 +196,17 @@ pub async fn create(
             "definition",
             format!("there is no definition named `{}` here", input.definition),
         ));
+    }
+    // A trigger launches as Kiln itself: its author must be allowed what it will launch.
+    if let Some(user) = actor.id {
+        let participants =
+            instances::participants_of(&txn, cache, scope, &input.definition).await?;
+        crate::ssr::processes::participants::check_user(&txn, &participants, user)
+            .await
+            .map_err(|error| match error {
+                AppError::Invalid { message, .. } => AppError::invalid("definition", message),
+                other => other,
+            })?;
     }
     let in_scope = Triggers::find().filter(Column::ScopeKey.eq(scope.key()));
     if in_scope
