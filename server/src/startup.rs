@@ -145,7 +145,6 @@ impl Application {
         let dispatcher = tokio::spawn(self.state.workers.clone().run_until_stopped(
             self.state.db.clone(),
             self.state.engine.clone(),
-            self.state.data_dir.clone(),
             shutdown.clone(),
         ));
         let embedded = self.start_embedded_workers(&shutdown)?;

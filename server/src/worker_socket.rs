@@ -321,8 +321,11 @@ impl Connection {
                 }
                 Ok(Vec::new())
             }
-            WorkerFrame::Log { attempt, lines } => {
+            WorkerFrame::Log { attempt, mut lines } => {
                 if hub.runs(self.worker, attempt) {
+                    if let Some(header) = hub.take_header(self.worker, attempt) {
+                        lines.insert(0, header);
+                    }
                     let data_dir = &self.state.data_dir;
                     if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
                         tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");

@@ -14,8 +14,8 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::leases;
 use super::protocol::{Attempt, ServerFrame};
-use super::{leases, logs};
 use crate::error::AppError;
 use crate::live::Topic;
 use crate::ssr::live::LiveBus;
@@ -44,6 +44,9 @@ struct Connection {
     capacity: usize,
     draining: bool,
     running: BTreeSet<Attempt>,
+    /// The first line of each running attempt's log, written with its first output (a
+    /// step that prints nothing leaves no file behind).
+    headers: HashMap<Attempt, String>,
     outbox: mpsc::Sender<Outgoing>,
 }
 
@@ -155,6 +158,7 @@ impl WorkerHub {
             capacity,
             draining,
             running,
+            headers: HashMap::new(),
             outbox,
         };
         if let Some(old) = self.connections().insert(worker, connection) {
@@ -194,10 +198,19 @@ impl WorkerHub {
             .unwrap_or_default()
     }
 
+    /// The header `attempt`'s log still lacks, once: the caller writes it before the
+    /// attempt's first output.
+    pub fn take_header(&self, worker: i64, attempt: Attempt) -> Option<String> {
+        self.connections()
+            .get_mut(&worker)
+            .and_then(|c| c.headers.remove(&attempt))
+    }
+
     /// `attempt` is over for worker `worker` (replied or refused): its slot is free.
     pub fn finished(&self, worker: i64, attempt: Attempt) {
         if let Some(c) = self.connections().get_mut(&worker) {
             c.running.remove(&attempt);
+            c.headers.remove(&attempt);
         }
         self.wake();
         self.changed();
@@ -225,7 +238,6 @@ impl WorkerHub {
         &self,
         db: &DatabaseConnection,
         engine: &EngineHandle,
-        data_dir: &std::path::Path,
         full: bool,
     ) -> Result<usize, AppError> {
         if full && leases::expire(db, Utc::now(), EXPIRE_BATCH).await? > 0 {
@@ -237,7 +249,7 @@ impl WorkerHub {
             if full {
                 self.reconcile(db, worker).await?;
             }
-            handed += self.fill(db, data_dir, worker).await?;
+            handed += self.fill(db, worker).await?;
         }
         Ok(handed)
     }
@@ -252,6 +264,7 @@ impl WorkerHub {
         let gone: Vec<Attempt> = c.running.difference(&held).copied().collect();
         for attempt in gone {
             c.running.remove(&attempt);
+            c.headers.remove(&attempt);
             if c.outbox
                 .try_send(Outgoing::Frame(ServerFrame::Retract { attempt }))
                 .is_err()
@@ -264,12 +277,7 @@ impl WorkerHub {
     }
 
     /// Hands worker `worker` queued workitems for its free slots.
-    async fn fill(
-        &self,
-        db: &DatabaseConnection,
-        data_dir: &std::path::Path,
-        worker: i64,
-    ) -> Result<usize, AppError> {
+    async fn fill(&self, db: &DatabaseConnection, worker: i64) -> Result<usize, AppError> {
         let (participants, free) = {
             let connections = self.connections();
             let Some(c) = connections.get(&worker) else {
@@ -300,9 +308,6 @@ impl WorkerHub {
                 row.participant,
                 now.format("%Y-%m-%d %H:%M:%S UTC")
             );
-            if let Err(error) = logs::append(data_dir, row.id, &[header]).await {
-                tracing::warn!(%error, workitem = row.id, "cannot write a workitem log");
-            }
             self.live.publish(Topic::Process(row.instance_id), None);
             let frame = ServerFrame::Workitem {
                 attempt,
@@ -315,6 +320,7 @@ impl WorkerHub {
             // A worker that left in the meantime keeps the lease until it runs out.
             if let Some(c) = connections.get_mut(&worker) {
                 c.running.insert(attempt);
+                c.headers.insert(attempt, header);
                 if c.outbox.try_send(Outgoing::Frame(frame)).is_err() {
                     drop_stuck(&mut connections, worker);
                 }
@@ -331,7 +337,6 @@ impl WorkerHub {
         self,
         db: DatabaseConnection,
         engine: EngineHandle,
-        data_dir: Arc<std::path::PathBuf>,
         shutdown: CancellationToken,
     ) {
         // Leases and retractions are looked at every second, and at once when the engine
@@ -346,7 +351,7 @@ impl WorkerHub {
             if full {
                 last_full = tokio::time::Instant::now();
             }
-            if let Err(error) = self.pass(&db, &engine, &data_dir, full).await {
+            if let Err(error) = self.pass(&db, &engine, full).await {
                 tracing::warn!(%error, "the worker dispatcher could not finish a pass");
             }
             tokio::select! {

@@ -1,5 +1,6 @@
 //! Workitem logs: the lines workers stream, appended to one file per workitem under the
-//! data directory, each attempt headed by a line saying where it ran.
+//! data directory, each attempt headed by a line saying where it ran (written with its first
+//! output: a step that prints nothing has no file).
 
 use std::path::{Path, PathBuf};
 
