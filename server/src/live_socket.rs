@@ -1,10 +1,12 @@
 //! `/ws`: one socket per browser tab, for live pages.
 //!
 //! The browser subscribes to topics; each subscription is checked by the permission policy,
-//! as the topic's page would be. The socket forwards "changed" for the topics it follows,
-//! at most once per topic every `COALESCE_MS`, and only changes of processes the user may
-//! see. A message that is too large, unreadable, or one too many in the flood window closes
-//! this socket alone. The session is checked again every minute.
+//! as the topic's page would be, and answered with "changed" once, so that the page reads
+//! again what changed between its first read and the subscription. The socket forwards
+//! "changed" for the topics it follows, at most once per topic every `COALESCE_MS`, and
+//! only changes of processes the user may see. A message that is too large, unreadable, or
+//! one too many in the flood window closes this socket alone. The session is checked again
+//! every minute.
 
 use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
@@ -134,10 +136,15 @@ impl Follower {
                         let _ = sink.send(close(close_code::POLICY, "unreadable message")).await;
                         return;
                     };
-                    if let Some(refusal) = self.handle(message).await
-                        && sink.send(text(&refusal)).await.is_err()
-                    {
-                        return;
+                    match self.handle(message).await {
+                        // What changed between the page's first read and now is news too.
+                        Ok(Some(topic)) => changed |= pending.insert(topic),
+                        Ok(None) => {}
+                        Err(refusal) => {
+                            if sink.send(text(&refusal)).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
                 change = bus.recv() => match change {
@@ -184,14 +191,15 @@ impl Follower {
         }
     }
 
-    /// Follows or stops following a topic; returns the refusal to send, if any.
-    async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
+    /// Follows or stops following a topic; returns the topic newly followed, or the refusal
+    /// to send.
+    async fn handle(&mut self, message: ClientMessage) -> Result<Option<Topic>, ServerMessage> {
         let name = match message {
             ClientMessage::Unsubscribe(name) => {
                 if let Ok(topic) = name.parse() {
                     self.followed.remove(&topic);
                 }
-                return None;
+                return Ok(None);
             }
             ClientMessage::Subscribe(name) => name,
         };
@@ -201,22 +209,22 @@ impl Follower {
         };
         let topic: Topic = match name.parse() {
             Ok(topic) => topic,
-            Err(reason) => return Some(denied(reason)),
+            Err(reason) => return Err(denied(reason)),
         };
         if self.followed.contains(&topic) {
-            return None;
+            return Ok(None);
         }
         if self.followed.len() >= MAX_SUBSCRIPTIONS {
-            return Some(denied(format!(
+            return Err(denied(format!(
                 "a page follows at most {MAX_SUBSCRIPTIONS} topics"
             )));
         }
         match live::authorize(&self.ctx, topic).await {
             Ok(()) => {
                 self.followed.insert(topic);
-                None
+                Ok(Some(topic))
             }
-            Err(error) => Some(denied(error.to_string())),
+            Err(error) => Err(denied(error.to_string())),
         }
     }
 

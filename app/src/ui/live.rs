@@ -1,9 +1,10 @@
 //! Live pages: one `/ws` socket per tab, shared by every component that follows a topic.
 //!
-//! [`use_live`] gives a counter that goes up whenever the server says the topic changed, and
-//! after the socket comes back from a disconnection (changes may have been missed). A page
-//! puts it in its resource's source, so it reads its data again through its server
-//! function. While rendering on the server it stays 0.
+//! [`use_live`] gives a counter that goes up whenever the server says the topic changed. The
+//! server also says so once for each subscription, after a reconnection too, so nothing that
+//! happened while the page was not subscribed is missed. A page puts the counter in its
+//! resource's source, so it reads its data again through its server function. While
+//! rendering on the server it stays 0.
 
 use crate::live::Topic;
 use leptos::prelude::*;
@@ -61,8 +62,6 @@ mod client {
     struct Client {
         socket: Option<WebSocket>,
         open: bool,
-        /// Whether a socket was open before: on opening again, everything is read again.
-        was_open: bool,
         failures: u32,
         /// How many components follow each topic.
         followers: HashMap<Topic, usize>,
@@ -137,18 +136,13 @@ mod client {
             return;
         };
         let on_open = Closure::<dyn FnMut()>::new(move || {
-            let (topics, again) = CLIENT.with_borrow_mut(|c| {
+            let topics = CLIENT.with_borrow_mut(|c| {
                 c.open = true;
                 c.failures = 0;
-                let again = c.was_open;
-                c.was_open = true;
-                (c.followers.keys().copied().collect::<Vec<_>>(), again)
+                c.followers.keys().copied().collect::<Vec<_>>()
             });
-            for topic in &topics {
+            for topic in topics {
                 send(&ClientMessage::Subscribe(topic.to_string()));
-            }
-            if again {
-                topics.into_iter().for_each(bump);
             }
         });
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {

@@ -24,7 +24,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WAITER: &str =
-    "name: waiter\nprocess:\n  sequence:\n    - wait: 1s\n    - set: { done: yes }\n";
+    "name: waiter\nprocess:\n  sequence:\n    - wait: 2s\n    - set: { done: yes }\n";
 
 /// Opens `/ws` as `client`'s browser tab would (its cookie, `origin`).
 async fn open(
@@ -91,6 +91,18 @@ async fn embedded_worker(admin: &Client) -> String {
     panic!("the embedded worker never connected");
 }
 
+/// Drains the embedded worker, as an administrator on the Workers page.
+async fn drain_embedded_worker(admin: &Client) {
+    let worker = embedded_worker(admin).await;
+    let response = admin
+        .call(
+            "drain_worker",
+            &[("id", worker.as_str()), ("draining", "true")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 fn status_of(error: tungstenite::Error) -> u16 {
     match error {
         tungstenite::Error::Http(response) => response.status().as_u16(),
@@ -122,8 +134,18 @@ async fn live_topics_go_through_the_policy(app: TestApp) {
 
     let mut olga_tab = open(&app, Some(&olga), &app.origin).await.unwrap();
     let mut vic_tab = open(&app, Some(&vic), &app.origin).await.unwrap();
+    // A subscription is answered with one "changed", so that the page reads again what
+    // happened before it subscribed.
     send(&mut olga_tab, json!({ "subscribe": "processes" })).await;
+    assert_eq!(
+        next(&mut olga_tab, Duration::from_secs(5)).await,
+        Some(json!({ "changed": "processes" }))
+    );
     send(&mut vic_tab, json!({ "subscribe": "processes" })).await;
+    assert_eq!(
+        next(&mut vic_tab, Duration::from_secs(5)).await,
+        Some(json!({ "changed": "processes" }))
+    );
     send(&mut vic_tab, json!({ "subscribe": "bogus" })).await;
     let denied = next(&mut vic_tab, Duration::from_secs(5)).await.unwrap();
     assert_eq!(denied["denied"]["topic"], "bogus");
@@ -139,6 +161,7 @@ async fn live_topics_go_through_the_policy(app: TestApp) {
     changed(&mut olga_tab, "processes").await;
     let topic = format!("process:{id}");
     send(&mut olga_tab, json!({ "subscribe": topic })).await;
+    changed(&mut olga_tab, &topic).await;
     send(&mut vic_tab, json!({ "subscribe": topic })).await;
 
     // Vic may not see the process: the subscription is refused as the page would be.
@@ -154,14 +177,8 @@ async fn live_topics_go_through_the_policy(app: TestApp) {
     let admin = app.admin().await;
     let mut admin_tab = open(&app, Some(&admin), &app.origin).await.unwrap();
     send(&mut admin_tab, json!({ "subscribe": "workers" })).await;
-    let worker = embedded_worker(&admin).await;
-    let response = admin
-        .call(
-            "drain_worker",
-            &[("id", worker.as_str()), ("draining", "true")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    changed(&mut admin_tab, "workers").await;
+    drain_embedded_worker(&admin).await;
     changed(&mut admin_tab, "workers").await;
 }
 
@@ -169,6 +186,7 @@ async fn a_misbehaving_socket_is_closed_alone(app: TestApp) {
     let admin = app.admin().await;
     let mut calm = open(&app, Some(&admin), &app.origin).await.unwrap();
     send(&mut calm, json!({ "subscribe": "workers" })).await;
+    changed(&mut calm, "workers").await;
 
     // A flood closes the socket that floods.
     let mut flood = open(&app, Some(&admin), &app.origin).await.unwrap();
@@ -214,13 +232,6 @@ async fn a_misbehaving_socket_is_closed_alone(app: TestApp) {
     );
 
     // The calm socket still hears its topic.
-    let worker = embedded_worker(&admin).await;
-    let response = admin
-        .call(
-            "drain_worker",
-            &[("id", worker.as_str()), ("draining", "true")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    drain_embedded_worker(&admin).await;
     changed(&mut calm, "workers").await;
 }
