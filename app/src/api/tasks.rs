@@ -16,17 +16,17 @@ pub async fn list_tasks() -> Result<Vec<TaskView>, AppError> {
     .await
 }
 
-/// Completes a task with the values of its form; returns the process's id.
-#[server(prefix = "/api", endpoint = "complete_task")]
-pub async fn complete_task(
+/// Answers attempt `attempt` of task `workitem` as the logged-in user; returns the
+/// process's id.
+#[cfg(feature = "ssr")]
+async fn answer(
     workitem: i64,
     attempt: i32,
-    #[server(default)] values: BTreeMap<String, String>,
+    answer: crate::ssr::processes::tasks::Answer,
 ) -> Result<i64, AppError> {
-    use crate::ssr::processes::tasks::{self, Answer};
+    use crate::ssr::processes::tasks;
     use crate::ssr::{policy::Action, request::authorized};
     authorized(Action::UseKiln, |ctx, user| async move {
-        let answer = Answer::Complete(values.into_iter().collect());
         let id = tasks::answer(
             &ctx.state.db,
             &user,
@@ -42,6 +42,22 @@ pub async fn complete_task(
     .await
 }
 
+/// Completes a task with the values of its form; returns the process's id.
+#[server(prefix = "/api", endpoint = "complete_task")]
+pub async fn complete_task(
+    workitem: i64,
+    attempt: i32,
+    #[server(default)] values: BTreeMap<String, String>,
+) -> Result<i64, AppError> {
+    use crate::ssr::processes::tasks::Answer;
+    answer(
+        workitem,
+        attempt,
+        Answer::Complete(values.into_iter().collect()),
+    )
+    .await
+}
+
 /// Rejects a task: its step fails with the comment as the reason.
 #[server(prefix = "/api", endpoint = "reject_task")]
 pub async fn reject_task(
@@ -49,21 +65,6 @@ pub async fn reject_task(
     attempt: i32,
     #[server(default)] comment: String,
 ) -> Result<i64, AppError> {
-    use crate::ssr::processes::tasks::{self, Answer};
-    use crate::ssr::{policy::Action, request::authorized};
-    authorized(Action::UseKiln, |ctx, user| async move {
-        let answer = Answer::Reject(comment);
-        let id = tasks::answer(
-            &ctx.state.db,
-            &user,
-            &ctx.actor(),
-            workitem,
-            attempt,
-            answer,
-        )
-        .await?;
-        ctx.state.engine.wake();
-        Ok(id)
-    })
-    .await
+    use crate::ssr::processes::tasks::Answer;
+    answer(workitem, attempt, Answer::Reject(comment)).await
 }

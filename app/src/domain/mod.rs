@@ -336,6 +336,40 @@ impl RetentionDays {
     }
 }
 
+/// `text`, trimmed, as a plain name: 1 to `max_chars` ASCII letters, digits and the
+/// characters of `punctuation`. Errors name `field`.
+pub fn plain_name(
+    field: &str,
+    text: &str,
+    max_chars: usize,
+    punctuation: &[char],
+) -> Result<String, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AppError::invalid(field, "a name is required"));
+    }
+    if text.chars().count() > max_chars {
+        return Err(AppError::invalid(
+            field,
+            format!("a name has at most {max_chars} characters"),
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || punctuation.contains(c)))
+    {
+        let allowed: Vec<String> = punctuation.iter().map(char::to_string).collect();
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "`{c}` is not allowed: use letters, digits and {}",
+                allowed.join(" ")
+            ),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

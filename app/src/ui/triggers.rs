@@ -9,7 +9,7 @@ use crate::api::processes::list_definitions;
 use crate::api::triggers::{
     CreateTrigger, DeleteTrigger, SetTriggerEnabled, list_all_triggers, list_triggers,
 };
-use crate::types::{NewTrigger, Page, TriggerKind, TriggerList, TriggerView};
+use crate::types::{NewTrigger, Page, TriggerKind, TriggerList, TriggerRunView, TriggerView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -169,7 +169,8 @@ fn ScopeTriggers(
         {if list.triggers.is_empty() {
             view! { <section class="empty-state"><p>"No triggers here yet."</p></section> }.into_any()
         } else {
-            view! { <TriggerTable triggers=list.triggers show_scope=false enable delete /> }.into_any()
+            let actions = TriggerActions { enable, delete };
+            view! { <TriggerTable triggers=list.triggers show_scope=false actions /> }.into_any()
         }}
     }
 }
@@ -272,12 +273,20 @@ fn Created(new: NewTrigger) -> impl IntoView {
     }
 }
 
+/// What a scope's page may do to its triggers.
+#[derive(Clone, Copy)]
+struct TriggerActions {
+    enable: ServerAction<SetTriggerEnabled>,
+    delete: ServerAction<DeleteTrigger>,
+}
+
+/// The triggers as a table; `actions` adds the column of buttons (shown on the rows the
+/// reader may change).
 #[component]
 fn TriggerTable(
     triggers: Vec<TriggerView>,
     show_scope: bool,
-    #[prop(optional)] enable: Option<ServerAction<SetTriggerEnabled>>,
-    #[prop(optional)] delete: Option<ServerAction<DeleteTrigger>>,
+    #[prop(optional)] actions: Option<TriggerActions>,
 ) -> impl IntoView {
     view! {
         <div class="table-wrap">
@@ -289,72 +298,82 @@ fn TriggerTable(
                     <th scope="col">"On"</th>
                     <th scope="col">"State"</th>
                     <th scope="col">"Latest runs"</th>
-                    {enable.is_some().then(|| view! { <th scope="col">"Actions"</th> })}
+                    {actions.is_some().then(|| view! { <th scope="col">"Actions"</th> })}
                 </tr></thead>
                 <tbody>
-                    {triggers.into_iter().map(|t| {
-                        let id = t.id;
-                        let name = t.name.clone();
-                        let enabled = t.enabled;
-                        let state = match (t.enabled, t.next_run_at) {
-                            (false, _) => "disabled".to_owned(),
-                            (true, Some(next)) => format!("next {}", when(next)),
-                            (true, None) => "enabled".to_owned(),
-                        };
-                        let scope = if t.project.is_empty() {
-                            view! { <a href=manage_href("")>"global"</a> }.into_any()
-                        } else {
-                            view! { <a href=manage_href(&t.project)>{t.project_name.clone()}</a> }.into_any()
-                        };
-                        let actions = t.can_edit.then_some((enable, delete));
-                        view! {
-                            <tr data-trigger=t.name.clone()>
-                                <td data-label="Name"><strong>{t.name.clone()}</strong><br /><small>{format!("by {}", t.created_by)}</small></td>
-                                {show_scope.then(|| view! { <td data-label="Scope">{scope}</td> })}
-                                <td data-label="Launches">{t.definition.clone()}</td>
-                                <td data-label="On"><code>{describe(&t.kind, id)}</code></td>
-                                <td data-label="State"><span class=if enabled { "badge active" } else { "badge disabled" }>{state}</span></td>
-                                <td data-label="Latest runs">
-                                    {if t.runs.is_empty() {
-                                        view! { <span>"none yet"</span> }.into_any()
-                                    } else {
-                                        view! {
-                                            <ul class="runs">
-                                                {t.runs.iter().take(5).map(|run| view! {
-                                                    <li>
-                                                        <span class=outcome_badge(&run.outcome)>{run.outcome.clone()}</span>" "
-                                                        {when(run.at)}" "
-                                                        {match run.process_id {
-                                                            Some(p) => view! { <a href=format!("/processes/{p}")>{format!("#{p}")}</a> }.into_any(),
-                                                            None => view! { <span>{run.message.clone()}</span> }.into_any(),
-                                                        }}
-                                                    </li>
-                                                }).collect_view()}
-                                            </ul>
-                                        }.into_any()
-                                    }}
-                                </td>
-                                {enable.is_some().then(|| view! {
-                                    <td data-label="Actions" class="actions">
-                                        {actions.map(|(enable, delete)| view! {
-                                            {enable.map(|enable| view! {
-                                                <button type="button" on:click=move |_| { enable.dispatch(SetTriggerEnabled { id, enabled: !enabled }); }>
-                                                    {if enabled { "Disable" } else { "Enable" }}
-                                                </button>
-                                            })}
-                                            {delete.map(|delete| view! {
-                                                <ConfirmButton label="Delete"
-                                                    question=format!("Delete trigger {name} and its runs? The processes it started stay.")
-                                                    on_confirm=Callback::new(move |()| { delete.dispatch(DeleteTrigger { id }); }) />
-                                            })}
-                                        })}
-                                    </td>
-                                })}
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {triggers.into_iter().map(|trigger| view! { <TriggerRow trigger show_scope actions /> }).collect_view()}
                 </tbody>
             </table>
         </div>
     }
+}
+
+#[component]
+fn TriggerRow(
+    trigger: TriggerView,
+    show_scope: bool,
+    actions: Option<TriggerActions>,
+) -> impl IntoView {
+    let t = trigger;
+    let (id, enabled) = (t.id, t.enabled);
+    let state = match (t.enabled, t.next_run_at) {
+        (false, _) => "disabled".to_owned(),
+        (true, Some(next)) => format!("next {}", when(next)),
+        (true, None) => "enabled".to_owned(),
+    };
+    let scope = if t.project.is_empty() {
+        view! { <a href=manage_href("")>"global"</a> }.into_any()
+    } else {
+        view! { <a href=manage_href(&t.project)>{t.project_name.clone()}</a> }.into_any()
+    };
+    let question = format!(
+        "Delete trigger {} and its runs? The processes it started stay.",
+        t.name
+    );
+    let buttons = move |TriggerActions { enable, delete }: TriggerActions| {
+        view! {
+            <button type="button" on:click=move |_| { enable.dispatch(SetTriggerEnabled { id, enabled: !enabled }); }>
+                {if enabled { "Disable" } else { "Enable" }}
+            </button>
+            <ConfirmButton label="Delete" question
+                on_confirm=Callback::new(move |()| { delete.dispatch(DeleteTrigger { id }); }) />
+        }
+    };
+    let can_edit = t.can_edit;
+    view! {
+        <tr data-trigger=t.name.clone()>
+            <td data-label="Name"><strong>{t.name.clone()}</strong><br /><small>{format!("by {}", t.created_by)}</small></td>
+            {show_scope.then(|| view! { <td data-label="Scope">{scope}</td> })}
+            <td data-label="Launches">{t.definition.clone()}</td>
+            <td data-label="On"><code>{describe(&t.kind, id)}</code></td>
+            <td data-label="State"><span class=if enabled { "badge active" } else { "badge disabled" }>{state}</span></td>
+            <td data-label="Latest runs"><RecentRuns runs=t.runs /></td>
+            {actions.map(|actions| view! {
+                <td data-label="Actions" class="actions">{can_edit.then(|| buttons(actions))}</td>
+            })}
+        </tr>
+    }
+}
+
+/// The latest five runs of a trigger: when, and the process it started or why not.
+#[component]
+fn RecentRuns(runs: Vec<TriggerRunView>) -> impl IntoView {
+    if runs.is_empty() {
+        return view! { <span>"none yet"</span> }.into_any();
+    }
+    view! {
+        <ul class="runs">
+            {runs.into_iter().take(5).map(|run| view! {
+                <li>
+                    <span class=outcome_badge(&run.outcome)>{run.outcome.clone()}</span>" "
+                    {when(run.at)}" "
+                    {match run.process_id {
+                        Some(p) => view! { <a href=format!("/processes/{p}")>{format!("#{p}")}</a> }.into_any(),
+                        None => view! { <span>{run.message}</span> }.into_any(),
+                    }}
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
 }

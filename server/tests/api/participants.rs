@@ -6,13 +6,29 @@ use serde_json::Value;
 
 use crate::engine::{history, wait_for_status};
 use crate::groups::{add_member, create_group};
-use crate::helpers::{TestApp, assert_invalid, audit_rows, on_each_database};
+use crate::helpers::{Client, TestApp, assert_invalid, audit_rows, on_each_database};
 use crate::projects::create_project;
 
 on_each_database!(
     administrators_keep_the_participant_registry,
     a_participant_kept_to_people_refuses_the_others,
 );
+
+/// Participant `name` as the Participants page lists it.
+async fn listed(admin: &Client, name: &str) -> Value {
+    let list: Value = admin
+        .call("list_participants", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is not listed: {list}"))
+}
 
 const QA: &str = "name: qa-run\nprocess:\n  participant: qa\n";
 
@@ -75,18 +91,7 @@ async fn administrators_keep_the_participant_registry(app: TestApp) {
         "kind",
     )
     .await;
-    let list: Value = admin
-        .call("list_participants", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let qa = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "qa")
-        .unwrap();
+    let qa = listed(&admin, "qa").await;
     assert_eq!(qa["projects"], serde_json::json!(["firmware"]));
     assert_eq!(qa["default_timeout_ms"], 1000);
     assert_eq!(qa["worker_loss_retries"], 0);
@@ -185,18 +190,7 @@ async fn a_participant_kept_to_people_refuses_the_others(app: TestApp) {
         .call("save_participant", &register("olga", "release team"))
         .await;
     assert_eq!(saved.status(), StatusCode::OK);
-    let list: Value = admin
-        .call("list_participants", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let deploy = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "deploy")
-        .unwrap();
+    let deploy = listed(&admin, "deploy").await;
     assert_eq!(deploy["users"], serde_json::json!(["olga"]));
     assert_eq!(deploy["groups"], serde_json::json!(["release team"]));
 

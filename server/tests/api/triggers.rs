@@ -271,6 +271,9 @@ async fn triggers_are_checked_and_kept_to_their_scope(app: TestApp) {
         "schedule",
     )
     .await;
+    let minutes: Vec<String> = (0..60).map(|m| m.to_string()).collect();
+    let long: &'static str = Box::leak(format!("{} * * * *", minutes.join(",")).into_boxed_str());
+    assert_invalid(create(&olga, &with("schedule", long)).await, "schedule").await;
     assert_invalid(
         create(&olga, &with("time_zone", "Mars/Base")).await,
         "time_zone",

@@ -178,8 +178,8 @@ pub async fn check_user(
     Ok(())
 }
 
-/// Most projects a participant can be kept to.
-pub const MAX_ALLOWED_PROJECTS: usize = 100;
+/// Most projects, and most users and groups, a participant can be kept to.
+pub const MAX_ALLOWED: usize = 100;
 
 /// Most attempts elsewhere after a lost worker.
 pub const MAX_LOSS_RETRIES: i32 = 10;
@@ -199,6 +199,39 @@ pub struct ParticipantInput {
     /// everyone who may run them.
     pub users: Vec<String>,
     pub groups: Vec<String>,
+}
+
+/// The ids of the rows whose `name` column holds each of `names`, in one query; a name
+/// with no row is an error of `field` saying there is no such `noun`.
+async fn ids_by_name<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    id: E::Column,
+    name: E::Column,
+    names: &[String],
+    field: &str,
+    noun: &str,
+) -> Result<Vec<i64>, AppError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let found: std::collections::BTreeMap<String, i64> = E::find()
+        .select_only()
+        .column(name)
+        .column(id)
+        .filter(name.is_in(names.iter().cloned()))
+        .into_tuple::<(String, i64)>()
+        .all(conn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .collect();
+    names
+        .iter()
+        .map(|n| {
+            found
+                .get(n)
+                .copied()
+                .ok_or_else(|| AppError::invalid(field, format!("there is no {noun} `{n}`")))
+        })
+        .collect()
 }
 
 /// Registers a participant, or changes one that is not built in. Audited.
@@ -261,63 +294,43 @@ pub async fn save(
         ("users", &input.users),
         ("groups", &input.groups),
     ] {
-        if list.len() > MAX_ALLOWED_PROJECTS {
+        if list.len() > MAX_ALLOWED {
             return Err(AppError::invalid(
                 field,
-                format!("at most {MAX_ALLOWED_PROJECTS}"),
+                format!("at most {MAX_ALLOWED} {field}"),
             ));
         }
     }
     let txn = crate::ssr::begin_write(db).await?;
-    let mut project_ids = Vec::new();
-    for slug in &input.projects {
-        match crate::ssr::projects::by_slug(&txn, slug).await {
-            Ok(project) => project_ids.push(project.id),
-            Err(AppError::NotFound) => {
-                return Err(AppError::invalid(
-                    "projects",
-                    format!("there is no project `{slug}`"),
-                ));
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    let mut user_ids = Vec::new();
-    for username in &input.users {
-        use crate::ssr::entities::users::{Column as UserColumn, Entity as Users};
-        match Users::find()
-            .filter(UserColumn::Username.eq(username.to_lowercase()))
-            .one(&txn)
-            .await
-            .map_err(db_error)?
-        {
-            Some(user) => user_ids.push(user.id),
-            None => {
-                return Err(AppError::invalid(
-                    "users",
-                    format!("there is no user `{username}`"),
-                ));
-            }
-        }
-    }
-    let mut group_ids = Vec::new();
-    for group in &input.groups {
-        use crate::ssr::entities::groups::{Column as GroupColumn, Entity as Groups};
-        match Groups::find()
-            .filter(GroupColumn::Name.eq(group.as_str()))
-            .one(&txn)
-            .await
-            .map_err(db_error)?
-        {
-            Some(row) => group_ids.push(row.id),
-            None => {
-                return Err(AppError::invalid(
-                    "groups",
-                    format!("there is no group `{group}`"),
-                ));
-            }
-        }
-    }
+    use crate::ssr::entities::{groups, projects, users};
+    let project_ids = ids_by_name::<projects::Entity>(
+        &txn,
+        projects::Column::Id,
+        projects::Column::Slug,
+        &input.projects,
+        "projects",
+        "project",
+    )
+    .await?;
+    let usernames: Vec<String> = input.users.iter().map(|u| u.to_lowercase()).collect();
+    let user_ids = ids_by_name::<users::Entity>(
+        &txn,
+        users::Column::Id,
+        users::Column::Username,
+        &usernames,
+        "users",
+        "user",
+    )
+    .await?;
+    let group_ids = ids_by_name::<groups::Entity>(
+        &txn,
+        groups::Column::Id,
+        groups::Column::Name,
+        &input.groups,
+        "groups",
+        "group",
+    )
+    .await?;
     let mut allowed = serde_json::Map::new();
     for (key, ids) in [
         ("projects", project_ids),

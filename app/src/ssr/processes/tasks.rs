@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::{participants, views};
 use crate::error::AppError;
 use crate::ssr::audit::{self, Actor, Event};
-use crate::ssr::entities::workitems::{self, Column, Entity as Workitems};
+use crate::ssr::entities::process_instances;
+use crate::ssr::entities::workitems::{Column, Entity as Workitems};
 use crate::ssr::policy::{self, Action, Object};
 use crate::ssr::{begin_write, db_error, groups, projects};
 use crate::types::{CurrentUser, Permission, TaskView};
@@ -40,12 +41,27 @@ fn addressed_to(params: &Value) -> String {
     }
 }
 
-/// Whether `user`, in `groups`, may answer the task `item`.
+/// The fields a task's form asks for (`params.form`).
+fn form_fields(params: &Value) -> Vec<String> {
+    params
+        .get("form")
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `user`, in `groups`, may answer a task with `params` of process `process`.
 async fn may_answer(
     conn: &impl ConnectionTrait,
     user: &CurrentUser,
     groups: &BTreeSet<String>,
-    item: &workitems::Model,
+    process: &process_instances::Model,
     params: &Value,
 ) -> Result<bool, AppError> {
     let named = match (text(params, "user"), text(params, "group")) {
@@ -56,8 +72,7 @@ async fn may_answer(
     if named == Some(false) {
         return Ok(false);
     }
-    let row = views::row(conn, item.instance_id).await?;
-    let Some(project_id) = row.project_id else {
+    let Some(project_id) = process.project_id else {
         return Ok(user.is_admin);
     };
     let project = projects::by_id(conn, project_id).await?;
@@ -107,10 +122,10 @@ pub async fn inbox(
     let mut tasks = Vec::new();
     for item in items {
         let params: Value = serde_json::from_str(&item.params).unwrap_or_default();
-        if !may_answer(conn, user, &groups, &item, &params).await? {
+        let row = views::row(conn, item.instance_id).await?;
+        if !may_answer(conn, user, &groups, &row, &params).await? {
             continue;
         }
-        let row = views::row(conn, item.instance_id).await?;
         let project = match row.project_id {
             Some(id) => Some(projects::by_id(conn, id).await?.slug),
             None => None,
@@ -124,17 +139,7 @@ pub async fn inbox(
             project,
             participant: item.participant.clone(),
             message: text(&params, "message").unwrap_or_default(),
-            form: params
-                .get("form")
-                .and_then(Value::as_array)
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            form: form_fields(&params),
             fields: serde_json::to_string_pretty(&fields).unwrap_or_default(),
             addressed_to: addressed_to(&params),
             created_at: item.created_at,
@@ -171,24 +176,15 @@ pub async fn answer(
     let human = participants::human(&txn).await?;
     let params: Value = serde_json::from_str(&item.params).unwrap_or_default();
     let groups = group_names(&txn, user).await?;
+    let process = views::row(&txn, item.instance_id).await?;
     if !human.contains(&item.participant)
-        || !may_answer(&txn, user, &groups, &item, &params).await?
+        || !may_answer(&txn, user, &groups, &process, &params).await?
     {
         return Err(AppError::NotFound);
     }
     let (outcome, action, summary) = match answer {
         Answer::Complete(values) => {
-            let form: BTreeSet<String> = params
-                .get("form")
-                .and_then(Value::as_array)
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let form: BTreeSet<String> = form_fields(&params).into_iter().collect();
             let mut fields = Fields::new();
             for (name, value) in values {
                 if !form.contains(&name) {

@@ -12,6 +12,9 @@
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+/// Longest schedule text.
+pub const MAX_SCHEDULE_CHARS: usize = 128;
+
 /// How far ahead the next firing is looked for; a schedule with none in this window (such
 /// as the 30th of February) is refused.
 const HORIZON_DAYS: i64 = 366 * 5;
@@ -142,6 +145,11 @@ impl Schedule {
             .parse()
             .map_err(|_| format!("`{}` is not a known time zone", zone.trim()))?;
         let text = text.trim();
+        if text.chars().count() > MAX_SCHEDULE_CHARS {
+            return Err(format!(
+                "a schedule has at most {MAX_SCHEDULE_CHARS} characters"
+            ));
+        }
         let expanded = match text.to_ascii_lowercase().as_str() {
             "@hourly" => "0 * * * *",
             "@daily" | "@midnight" => "0 0 * * *",
@@ -366,6 +374,11 @@ mod tests {
         assert!(error("x * * * *").contains("not a number"));
         assert!(error("0 0 30 2 *").contains("never fires"));
         assert!(error("@often").contains("shorthand"));
+        let long = format!(
+            "{} * * * *",
+            (0..60).map(|m| m.to_string()).collect::<Vec<_>>().join(",")
+        );
+        assert!(error(&long).contains("at most 128"));
         assert!(
             Schedule::parse("* * * * *", "Mars/Olympus")
                 .unwrap_err()

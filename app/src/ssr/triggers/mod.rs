@@ -77,29 +77,6 @@ impl From<AppError> for CallFailure {
     }
 }
 
-fn valid_name(text: &str) -> Result<String, AppError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(AppError::invalid("name", "a name is required"));
-    }
-    if text.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::invalid(
-            "name",
-            format!("a name has at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(AppError::invalid(
-            "name",
-            format!("`{c}` is not allowed: use letters, digits and . _ -"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
 fn random_secret() -> String {
     let mut bytes = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -129,7 +106,7 @@ pub async fn create(
     scope: Scope,
     input: TriggerInput,
 ) -> Result<(triggers::Model, Option<String>), AppError> {
-    let name = valid_name(&input.name)?;
+    let name = crate::domain::plain_name("name", &input.name, MAX_NAME_CHARS, &['.', '_', '-'])?;
     let fields = serde_json::to_string(&input.fields).map_err(|_| AppError::Internal)?;
     if fields.len() > MAX_FIELDS_BYTES {
         return Err(AppError::invalid(

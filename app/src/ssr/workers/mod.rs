@@ -17,26 +17,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// `text` as a worker or token name: 1 to 64 letters, digits and `.`, `_`, `-`, `@`, `/`.
 pub fn valid_name(field: &str, text: &str) -> Result<String, AppError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(AppError::invalid(field, "a name is required"));
-    }
-    if text.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::invalid(
-            field,
-            format!("a name has at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '/')))
-    {
-        return Err(AppError::invalid(
-            field,
-            format!("`{c}` is not allowed: use letters, digits and . _ - @ /"),
-        ));
-    }
-    Ok(text.to_owned())
+    crate::domain::plain_name(field, text, MAX_NAME_CHARS, &['.', '_', '-', '@', '/'])
 }
 
 #[cfg(test)]
