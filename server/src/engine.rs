@@ -18,7 +18,8 @@ const BATCH: u64 = 256;
 /// The longest the runner sleeps without looking at the queue (messages queued by another
 /// server process on the same database wake nobody here).
 const MAX_IDLE: Duration = Duration::from_millis(500);
-/// The pause after a database error before trying again.
+/// The pause after a database error, or when only failing messages are due, before trying
+/// again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 pub struct Runner {
@@ -35,6 +36,8 @@ pub struct Runner {
 pub enum ExecutionOutcome {
     Worked(Handled),
     EmptyQueue,
+    /// Only messages that fail are due: the runner waits before trying them again.
+    Failing,
 }
 
 impl Runner {
@@ -75,7 +78,11 @@ impl Runner {
         let handled =
             instances::handle_due(&self.db, &self.engine.cache, Utc::now(), BATCH).await?;
         Ok(if handled.messages == 0 && handled.conflicts == 0 {
-            ExecutionOutcome::EmptyQueue
+            if handled.failures > 0 {
+                ExecutionOutcome::Failing
+            } else {
+                ExecutionOutcome::EmptyQueue
+            }
         } else {
             if handled.touched.iter().any(|t| t.retracted) {
                 self.workers.reconcile_soon();
@@ -97,6 +104,7 @@ impl Runner {
                     continue;
                 }
                 Ok(ExecutionOutcome::EmptyQueue) => self.until_next_due().await,
+                Ok(ExecutionOutcome::Failing) => ERROR_BACKOFF,
                 Err(error) => {
                     tracing::warn!(%error, "the engine could not handle its queue");
                     ERROR_BACKOFF

@@ -1,16 +1,18 @@
 //! Process instances in the database: launching one, queueing messages for it, and the
-//! transition that handles one message and commits the new state with every effect.
+//! transition that handles messages and commits the new states with every effect.
 //!
-//! A transition deletes its message, writes the state (checking the revision it read), the
-//! workitems it dispatches or retracts, the messages it schedules and its history, all in one
-//! transaction. If the process dies at any point, either all of that happened or none of it,
-//! and the message is still queued; so no step completes twice and none is lost.
+//! A transition deletes its messages, writes the states (checking the revisions it read), the
+//! workitems they dispatch or retract, the messages they schedule and their history, all in
+//! one transaction. If the process dies at any point, either all of that happened or none of
+//! it, and the messages are still queued; so no step completes twice and none is lost. The
+//! messages due together are handled in one transaction, and one at a time when that fails.
 
 use crate::ssr::begin_write;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -192,15 +194,10 @@ pub async fn enqueue(
     message: &Message,
     at: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    engine_messages::ActiveModel {
-        instance_id: Set(instance_id),
-        body: Set(serde_json::to_string(message).map_err(|e| internal("engine message", e))?),
-        due_at: Set(at),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .map_err(db_error)?;
+    message_row(instance_id, message, at)?
+        .insert(conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -282,44 +279,24 @@ pub async fn reply_in(
     outcome: Outcome,
     by: &str,
 ) -> Result<Result<i64, ReplyRefused>, AppError> {
-    let Some(row) = Workitems::find_by_id(workitem_id)
-        .one(txn)
-        .await
-        .map_err(db_error)?
-    else {
-        return Ok(Err(ReplyRefused::Unknown));
-    };
-    if row.attempt != attempt {
-        tracing::warn!(
-            workitem = workitem_id,
-            attempt,
-            current = row.attempt,
-            "stale reply refused"
-        );
-        return Ok(Err(ReplyRefused::StaleAttempt {
-            given: attempt,
-            current: row.attempt,
-        }));
-    }
-    if row.state != "queued" && row.state != "dispatched" {
-        return Ok(Err(ReplyRefused::NotOut(row.state)));
-    }
-    if holder.is_some() && row.worker_id != holder {
-        return Ok(Err(ReplyRefused::NotHolder));
-    }
     // Only one reply per attempt gets through, however many race here.
-    let updated = Workitems::update_many()
+    let mut taking = Workitems::update_many()
         .col_expr(WorkitemColumn::State, Expr::value("replied"))
         .col_expr(WorkitemColumn::UpdatedAt, Expr::value(Utc::now()))
-        .filter(WorkitemColumn::Id.eq(row.id))
+        .filter(WorkitemColumn::Id.eq(workitem_id))
         .filter(WorkitemColumn::Attempt.eq(attempt))
-        .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]))
-        .exec(txn)
-        .await
-        .map_err(db_error)?;
-    if updated.rows_affected != 1 {
-        return Ok(Err(ReplyRefused::NotOut("replied".into())));
+        .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]));
+    if let Some(worker) = holder {
+        taking = taking.filter(WorkitemColumn::WorkerId.eq(worker));
     }
+    let Some(row) = taking
+        .exec_with_returning(txn)
+        .await
+        .map_err(db_error)?
+        .pop()
+    else {
+        return Ok(Err(refusal(txn, workitem_id, attempt, holder).await?));
+    };
     let message = Message::Workitem {
         workitem: u64::try_from(row.seq).unwrap_or_default(),
         attempt: u32::try_from(attempt).unwrap_or_default(),
@@ -328,6 +305,41 @@ pub async fn reply_in(
     };
     enqueue(txn, row.instance_id, &message, Utc::now()).await?;
     Ok(Ok(row.instance_id))
+}
+
+/// Why a reply to attempt `attempt` of workitem `workitem_id` cannot be taken.
+async fn refusal(
+    conn: &impl ConnectionTrait,
+    workitem_id: i64,
+    attempt: i32,
+    holder: Option<i64>,
+) -> Result<ReplyRefused, AppError> {
+    let Some(row) = Workitems::find_by_id(workitem_id)
+        .one(conn)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(ReplyRefused::Unknown);
+    };
+    Ok(if row.attempt != attempt {
+        tracing::warn!(
+            workitem = workitem_id,
+            attempt,
+            current = row.attempt,
+            "stale reply refused"
+        );
+        ReplyRefused::StaleAttempt {
+            given: attempt,
+            current: row.attempt,
+        }
+    } else if row.state != "queued" && row.state != "dispatched" {
+        ReplyRefused::NotOut(row.state)
+    } else if holder.is_some() && row.worker_id != holder {
+        ReplyRefused::NotHolder
+    } else {
+        // Taken by a reply racing this one, between its update and this look.
+        ReplyRefused::NotOut("replied".into())
+    })
 }
 
 /// What handling due messages did.
@@ -354,7 +366,9 @@ pub struct Touched {
     pub retracted: bool,
 }
 
-/// Handles up to `limit` messages due at `now`, oldest first, each in its own transaction.
+/// Handles up to `limit` messages due at `now`, oldest first. They are handled together, in
+/// one transaction; when that fails or races another handler, each is handled in its own,
+/// so that one bad message holds up no other.
 pub async fn handle_due(
     db: &DatabaseConnection,
     cache: &DefinitionCache,
@@ -369,12 +383,25 @@ pub async fn handle_due(
         .await
         .map_err(db_error)?;
     let mut handled = Handled::default();
+    if due.len() > 1 {
+        match transition(db, cache, &due, now).await {
+            Ok(Transition::Done(touched)) => {
+                handled.messages = touched.len();
+                handled.touched = touched;
+                return Ok(handled);
+            }
+            Ok(Transition::Gone | Transition::Conflict) => {}
+            Err(error) => {
+                tracing::debug!(%error, "engine messages handled together failed; handling each alone");
+            }
+        }
+    }
     for message in due {
         let (id, instance) = (message.id, message.instance_id);
-        match transition(db, cache, message, now).await {
+        match transition(db, cache, std::slice::from_ref(&message), now).await {
             Ok(Transition::Done(touched)) => {
-                handled.messages += 1;
-                handled.touched.push(touched);
+                handled.messages += touched.len();
+                handled.touched.extend(touched);
             }
             Ok(Transition::Conflict) => handled.conflicts += 1,
             Ok(Transition::Gone) => {}
@@ -400,190 +427,313 @@ pub async fn next_due(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, 
 }
 
 enum Transition {
-    Done(Touched),
-    /// Another handler changed the instance first; the message stays queued.
+    /// The messages were handled: one entry per message.
+    Done(Vec<Touched>),
+    /// Another handler changed one of the instances first; the messages stay queued.
     Conflict,
-    /// Another handler took the message first.
+    /// Another handler took one of the messages first.
     Gone,
 }
 
+/// An instance a transition moves: its row as read, and its state as it becomes.
+struct Moving {
+    row: process_instances::Model,
+    instance: Instance,
+    library: Vec<Arc<Definition>>,
+    was_over: bool,
+    moved: bool,
+}
+
+/// Handles `messages` in one transaction: deletes them, applies each to its instance in
+/// order, and writes every moved instance (checking the revision it read) with the effects.
 async fn transition(
     db: &DatabaseConnection,
     cache: &DefinitionCache,
-    message: engine_messages::Model,
+    messages: &[engine_messages::Model],
     now: DateTime<Utc>,
 ) -> Result<Transition, AppError> {
     let txn = begin_write(db).await?;
-    let deleted = Messages::delete_by_id(message.id)
+    let deleted = Messages::delete_many()
+        .filter(MessageColumn::Id.is_in(messages.iter().map(|m| m.id)))
         .exec(&txn)
         .await
         .map_err(db_error)?;
-    if deleted.rows_affected != 1 {
-        return Ok(Transition::Gone);
-    }
-    let Some(row) = Instances::find_by_id(message.instance_id)
-        .one(&txn)
-        .await
-        .map_err(db_error)?
-    else {
-        txn.commit().await.map_err(db_error)?;
-        return Ok(Transition::Gone);
-    };
-    let body: Message = match serde_json::from_str(&message.body) {
-        Ok(body) => body,
-        Err(error) => {
-            // An unreadable message can never be handled: drop it, loudly.
-            tracing::error!(%error, message = message.id, "unreadable engine message dropped");
-            txn.commit().await.map_err(db_error)?;
-            return Ok(Transition::Gone);
-        }
-    };
-    let mut instance: Instance =
-        serde_json::from_str(&row.state).map_err(|e| internal("unreadable instance state", e))?;
-    let version_ids: Vec<i64> = serde_json::from_str(&row.pinned_versions)
-        .map_err(|e| internal("unreadable pinned versions", e))?;
-    let library = cache.load(&txn, &version_ids).await?;
-    let was_over = instance.status.is_over();
-    let effects = instance.handle(&library, body, now);
-
-    let updated = Instances::update_many()
-        .col_expr(
-            InstanceColumn::State,
-            Expr::value(
-                serde_json::to_string(&instance).map_err(|e| internal("instance state", e))?,
-            ),
-        )
-        .col_expr(
-            InstanceColumn::Status,
-            Expr::value(instance.status.as_str()),
-        )
-        .col_expr(InstanceColumn::Revision, Expr::value(row.revision + 1))
-        .col_expr(InstanceColumn::UpdatedAt, Expr::value(now))
-        .col_expr(
-            InstanceColumn::FinishedAt,
-            Expr::value(if instance.status.is_over() && !was_over {
-                Some(now)
-            } else {
-                row.finished_at
-            }),
-        )
-        .filter(InstanceColumn::Id.eq(row.id))
-        .filter(InstanceColumn::Revision.eq(row.revision))
-        .exec(&txn)
-        .await
-        .map_err(db_error)?;
-    if updated.rows_affected != 1 {
+    if deleted.rows_affected != messages.len() as u64 {
         txn.rollback().await.map_err(db_error)?;
-        return Ok(Transition::Conflict);
+        return Ok(Transition::Gone);
+    }
+    let rows = Instances::find()
+        .filter(InstanceColumn::Id.is_in(messages.iter().map(|m| m.instance_id)))
+        .all(&txn)
+        .await
+        .map_err(db_error)?;
+    let mut moving = BTreeMap::new();
+    for row in rows {
+        let instance: Instance = serde_json::from_str(&row.state)
+            .map_err(|e| internal("unreadable instance state", e))?;
+        let version_ids: Vec<i64> = serde_json::from_str(&row.pinned_versions)
+            .map_err(|e| internal("unreadable pinned versions", e))?;
+        let library = cache.load(&txn, &version_ids).await?;
+        let was_over = instance.status.is_over();
+        moving.insert(
+            row.id,
+            Moving {
+                row,
+                instance,
+                library,
+                was_over,
+                moved: false,
+            },
+        );
     }
 
-    let touched = Touched {
-        instance: row.id,
-        project: row.project_id,
-        workitems: effects
-            .iter()
-            .any(|e| matches!(e, Effect::Dispatch(_) | Effect::Retract { .. })),
-        retracted: effects.iter().any(|e| matches!(e, Effect::Retract { .. })),
-    };
-    for effect in effects {
+    let mut touched = Vec::with_capacity(messages.len());
+    let mut effects = Vec::new();
+    for message in messages {
+        // The messages of a deleted instance went with it.
+        let Some(m) = moving.get_mut(&message.instance_id) else {
+            continue;
+        };
+        let body: Message = match serde_json::from_str(&message.body) {
+            Ok(body) => body,
+            Err(error) => {
+                // An unreadable message can never be handled: drop it, loudly.
+                tracing::error!(%error, message = message.id, "unreadable engine message dropped");
+                continue;
+            }
+        };
+        let these = m.instance.handle(&m.library, body, now);
+        m.moved = true;
+        touched.push(Touched {
+            instance: m.row.id,
+            project: m.row.project_id,
+            workitems: these
+                .iter()
+                .any(|e| matches!(e, Effect::Dispatch(_) | Effect::Retract { .. })),
+            retracted: these.iter().any(|e| matches!(e, Effect::Retract { .. })),
+        });
+        effects.extend(these.into_iter().map(|effect| (m.row.id, effect)));
+    }
+
+    for m in moving.values().filter(|m| m.moved) {
+        let state =
+            serde_json::to_string(&m.instance).map_err(|e| internal("instance state", e))?;
+        let finished_at = if m.instance.status.is_over() && !m.was_over {
+            Some(now)
+        } else {
+            m.row.finished_at
+        };
+        let updated = Instances::update_many()
+            .col_expr(InstanceColumn::State, Expr::value(state))
+            .col_expr(
+                InstanceColumn::Status,
+                Expr::value(m.instance.status.as_str()),
+            )
+            .col_expr(InstanceColumn::Revision, Expr::value(m.row.revision + 1))
+            .col_expr(InstanceColumn::UpdatedAt, Expr::value(now))
+            .col_expr(InstanceColumn::FinishedAt, Expr::value(finished_at))
+            .filter(InstanceColumn::Id.eq(m.row.id))
+            .filter(InstanceColumn::Revision.eq(m.row.revision))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await.map_err(db_error)?;
+            return Ok(Transition::Conflict);
+        }
+    }
+    write_effects(&txn, effects, now).await?;
+    txn.commit().await.map_err(db_error)?;
+    Ok(Transition::Done(touched))
+}
+
+/// Rows one `INSERT` writes at most, well under SQLite's and PostgreSQL's limits on bound
+/// values.
+const ROWS_PER_INSERT: usize = 256;
+
+/// Writes the effects of a transition, in order. Rows of one kind are written together
+/// where the order allows: workitems between retractions, messages and history at the end.
+async fn write_effects(
+    txn: &impl ConnectionTrait,
+    effects: Vec<(i64, Effect)>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let untimed: BTreeSet<&str> = effects
+        .iter()
+        .filter_map(|(_, effect)| match effect {
+            Effect::Dispatch(workitem) if !workitem.timed => Some(workitem.participant.as_str()),
+            _ => None,
+        })
+        .collect();
+    let timeouts = super::participants::default_timeouts(txn, untimed).await?;
+    let mut dispatches = Dispatches::default();
+    let mut messages = Vec::new();
+    let mut history = Vec::new();
+    for (instance_id, effect) in effects {
         match effect {
             Effect::Dispatch(workitem) => {
-                write_workitem(&txn, row.id, &workitem, now).await?;
                 if !workitem.timed
-                    && let Some(ms) =
-                        super::participants::default_timeout(&txn, &workitem.participant).await?
+                    && let Some(&ms) = timeouts.get(&workitem.participant)
                 {
                     let timeout = Message::Timeout {
                         flow: workitem.flow,
                         attempt: workitem.attempt,
                     };
-                    enqueue(
-                        &txn,
-                        row.id,
-                        &timeout,
-                        now + chrono::Duration::milliseconds(ms),
-                    )
-                    .await?;
+                    let at = now + chrono::Duration::milliseconds(ms);
+                    messages.push(message_row(instance_id, &timeout, at)?);
                 }
+                dispatches.push(instance_id, &workitem, now)?;
             }
             Effect::Retract { workitem } => {
+                // What was dispatched before the retraction is written before it.
+                dispatches.write(txn).await?;
                 Workitems::update_many()
                     .col_expr(WorkitemColumn::State, Expr::value("retracted"))
                     .col_expr(WorkitemColumn::UpdatedAt, Expr::value(now))
-                    .filter(WorkitemColumn::InstanceId.eq(row.id))
+                    .filter(WorkitemColumn::InstanceId.eq(instance_id))
                     .filter(WorkitemColumn::Seq.eq(i64::try_from(workitem).unwrap_or(i64::MAX)))
                     .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]))
-                    .exec(&txn)
+                    .exec(txn)
                     .await
                     .map_err(db_error)?;
             }
-            Effect::Schedule { at, message } => enqueue(&txn, row.id, &message, at).await?,
-            Effect::Enqueue(message) => enqueue(&txn, row.id, &message, now).await?,
-            Effect::Record(event) => {
-                process_history::ActiveModel {
-                    instance_id: Set(row.id),
-                    at: Set(now),
-                    kind: Set(event.kind.as_str().to_owned()),
-                    flow_id: Set(event.flow.map(|f| i64::try_from(f.0).unwrap_or(i64::MAX))),
-                    definition_index: Set(event.node.map(|n| i32::from(n.definition))),
-                    node_id: Set(event
-                        .node
-                        .map(|n| i32::try_from(n.node.0).unwrap_or(i32::MAX))),
-                    participant: Set(event.participant),
-                    by: Set(event.by.chars().take(128).collect()),
-                    message: Set(event.message),
-                    duration_ms: Set(event
-                        .duration_ms
-                        .map(|d| i64::try_from(d).unwrap_or(i64::MAX))),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                .map_err(db_error)?;
+            Effect::Schedule { at, message } => {
+                messages.push(message_row(instance_id, &message, at)?);
             }
+            Effect::Enqueue(message) => messages.push(message_row(instance_id, &message, now)?),
+            Effect::Record(event) => history.push(history_row(instance_id, event, now)),
         }
     }
-    txn.commit().await.map_err(db_error)?;
-    Ok(Transition::Done(touched))
+    dispatches.write(txn).await?;
+    insert_all(txn, messages).await?;
+    insert_all(txn, history).await
 }
 
-async fn write_workitem(
-    conn: &impl ConnectionTrait,
+/// Inserts `rows`, [`ROWS_PER_INSERT`] to a statement.
+async fn insert_all<A>(conn: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), AppError>
+where
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        A::Entity::insert_many(rows.by_ref().take(ROWS_PER_INSERT))
+            .exec_without_returning(conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn message_row(
     instance_id: i64,
-    workitem: &crate::workflow::engine::Workitem,
+    message: &Message,
+    at: DateTime<Utc>,
+) -> Result<engine_messages::ActiveModel, AppError> {
+    Ok(engine_messages::ActiveModel {
+        instance_id: Set(instance_id),
+        body: Set(serde_json::to_string(message).map_err(|e| internal("engine message", e))?),
+        due_at: Set(at),
+        ..Default::default()
+    })
+}
+
+fn history_row(
+    instance_id: i64,
+    event: crate::workflow::engine::Event,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let seq = i64::try_from(workitem.workitem).unwrap_or(i64::MAX);
-    let params = serde_json::to_string(&workitem.params).map_err(|e| internal("params", e))?;
-    let fields = serde_json::to_string(&workitem.fields).map_err(|e| internal("fields", e))?;
-    let attempt = i32::try_from(workitem.attempt).unwrap_or(i32::MAX);
-    let existing = Workitems::find()
-        .filter(WorkitemColumn::InstanceId.eq(instance_id))
-        .filter(WorkitemColumn::Seq.eq(seq))
-        .one(conn)
-        .await
-        .map_err(db_error)?;
-    let mut row = match existing {
-        Some(row) => row.into(),
-        None => workitems::ActiveModel {
+) -> process_history::ActiveModel {
+    process_history::ActiveModel {
+        instance_id: Set(instance_id),
+        at: Set(now),
+        kind: Set(event.kind.as_str().to_owned()),
+        flow_id: Set(event.flow.map(|f| i64::try_from(f.0).unwrap_or(i64::MAX))),
+        definition_index: Set(event.node.map(|n| i32::from(n.definition))),
+        node_id: Set(event
+            .node
+            .map(|n| i32::try_from(n.node.0).unwrap_or(i32::MAX))),
+        participant: Set(event.participant),
+        by: Set(event.by.chars().take(128).collect()),
+        message: Set(event.message),
+        duration_ms: Set(event
+            .duration_ms
+            .map(|d| i64::try_from(d).unwrap_or(i64::MAX))),
+        ..Default::default()
+    }
+}
+
+/// Workitems dispatched and not yet written, keyed by instance and workitem number: a
+/// workitem dispatched anew (a retry) replaces its row, keeping its id.
+#[derive(Default)]
+struct Dispatches(Vec<((i64, i64), workitems::ActiveModel)>);
+
+impl Dispatches {
+    fn push(
+        &mut self,
+        instance_id: i64,
+        workitem: &crate::workflow::engine::Workitem,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let seq = i64::try_from(workitem.workitem).unwrap_or(i64::MAX);
+        let row = workitems::ActiveModel {
             instance_id: Set(instance_id),
             seq: Set(seq),
+            attempt: Set(i32::try_from(workitem.attempt).unwrap_or(i32::MAX)),
+            flow_id: Set(i64::try_from(workitem.flow.0).unwrap_or(i64::MAX)),
+            participant: Set(workitem.participant.clone()),
+            params: Set(serde_json::to_string(&workitem.params).map_err(|e| internal("params", e))?),
+            fields: Set(serde_json::to_string(&workitem.fields).map_err(|e| internal("fields", e))?),
+            state: Set("queued".to_owned()),
+            worker_id: Set(None),
+            lease_until: Set(None),
+            losses: Set(0),
+            progress: Set(None),
             created_at: Set(now),
+            updated_at: Set(now),
             ..Default::default()
-        },
-    };
-    row.attempt = Set(attempt);
-    row.flow_id = Set(i64::try_from(workitem.flow.0).unwrap_or(i64::MAX));
-    row.participant = Set(workitem.participant.clone());
-    row.params = Set(params);
-    row.fields = Set(fields);
-    row.state = Set("queued".to_owned());
-    row.worker_id = Set(None);
-    row.lease_until = Set(None);
-    row.progress = Set(None);
-    row.updated_at = Set(now);
-    row.save(conn).await.map_err(db_error)?;
-    Ok(())
+        };
+        // One statement may not change a row twice: the later dispatch wins.
+        match self
+            .0
+            .iter_mut()
+            .find(|(key, _)| *key == (instance_id, seq))
+        {
+            Some((_, earlier)) => *earlier = row,
+            None => self.0.push(((instance_id, seq), row)),
+        }
+        Ok(())
+    }
+
+    /// Writes the workitems, new or dispatched anew; a new attempt keeps the row's id, its
+    /// creation time and its count of lost workers.
+    async fn write(&mut self, conn: &impl ConnectionTrait) -> Result<(), AppError> {
+        let mut rows = std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|(_, row)| row)
+            .peekable();
+        while rows.peek().is_some() {
+            Workitems::insert_many(rows.by_ref().take(ROWS_PER_INSERT))
+                .on_conflict(
+                    OnConflict::columns([WorkitemColumn::InstanceId, WorkitemColumn::Seq])
+                        .update_columns([
+                            WorkitemColumn::Attempt,
+                            WorkitemColumn::FlowId,
+                            WorkitemColumn::Participant,
+                            WorkitemColumn::Params,
+                            WorkitemColumn::Fields,
+                            WorkitemColumn::State,
+                            WorkitemColumn::WorkerId,
+                            WorkitemColumn::LeaseUntil,
+                            WorkitemColumn::Progress,
+                            WorkitemColumn::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(conn)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
 }
 
 /// An instance's interpreter state and status, as stored.

@@ -58,21 +58,29 @@ pub async fn ensure_standard(conn: &impl ConnectionTrait) -> Result<(), AppError
     Ok(())
 }
 
-/// The timeout a step for `name` gets when its definition gives none, in milliseconds.
-pub async fn default_timeout(
+/// The timeouts steps for `names` get when their definition gives none, in milliseconds,
+/// for the participants that have one.
+pub async fn default_timeouts(
     conn: &impl ConnectionTrait,
-    name: &str,
-) -> Result<Option<i64>, AppError> {
+    names: std::collections::BTreeSet<&str>,
+) -> Result<std::collections::HashMap<String, i64>, AppError> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
     Ok(Participants::find()
         .select_only()
+        .column(Column::Name)
         .column(Column::DefaultTimeoutMs)
-        .filter(Column::Name.eq(name))
-        .into_tuple::<Option<i64>>()
-        .one(conn)
+        .filter(Column::Name.is_in(names))
+        .filter(Column::DefaultTimeoutMs.is_not_null())
+        .into_tuple::<(String, Option<i64>)>()
+        .all(conn)
         .await
         .map_err(db_error)?
-        .flatten())
+        .into_iter()
+        .filter_map(|(name, ms)| Some((name, ms?)))
+        .collect())
 }
 
 /// The names of the participants people serve.

@@ -38,40 +38,34 @@ pub async fn claim(
     if limit == 0 || participants.is_empty() {
         return Ok(Vec::new());
     }
-    // Most passes find nothing: look before taking the write lock.
-    let queued = Workitems::find()
+    // Most passes find nothing: look before writing.
+    let queued: Vec<i64> = Workitems::find()
+        .select_only()
+        .column(Column::Id)
         .filter(Column::State.eq("queued"))
         .filter(Column::Participant.is_in(participants.iter().cloned()))
         .order_by_asc(Column::Id)
         .limit(limit)
+        .into_tuple()
         .all(db)
         .await
         .map_err(db_error)?;
     if queued.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = begin_write(db).await?;
-    let mut claimed = Vec::with_capacity(queued.len());
-    for mut row in queued {
-        // Another server sharing the database may have taken it in the meantime.
-        let updated = Workitems::update_many()
-            .col_expr(Column::State, Expr::value("dispatched"))
-            .col_expr(Column::WorkerId, Expr::value(Some(worker)))
-            .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(row.id))
-            .filter(Column::Attempt.eq(row.attempt))
-            .filter(Column::State.eq("queued"))
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        if updated.rows_affected == 1 {
-            row.state = "dispatched".into();
-            row.worker_id = Some(worker);
-            claimed.push(row);
-        }
-    }
-    txn.commit().await.map_err(db_error)?;
+    // Another server sharing the database may have taken some in the meantime, or the
+    // engine queued a new attempt: the rows returned are the ones claimed, as they are now.
+    let mut claimed = Workitems::update_many()
+        .col_expr(Column::State, Expr::value("dispatched"))
+        .col_expr(Column::WorkerId, Expr::value(Some(worker)))
+        .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.is_in(queued))
+        .filter(Column::State.eq("queued"))
+        .exec_with_returning(db)
+        .await
+        .map_err(db_error)?;
+    claimed.sort_by_key(|row| row.id);
     Ok(claimed)
 }
 
