@@ -25,30 +25,14 @@ pub mod throttle;
 pub mod triggers;
 pub mod users;
 pub mod workers;
+pub mod writes;
+
+pub use writes::{WriteTransaction, begin_write};
 
 /// Logs a database error and turns it into the opaque internal error.
 pub fn db_error(error: sea_orm::DbErr) -> crate::error::AppError {
     tracing::error!(%error, "database error");
     crate::error::AppError::Internal
-}
-
-/// Starts a transaction that is going to write.
-///
-/// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`). A deferred transaction
-/// that reads first and writes later cannot upgrade its lock once another connection has
-/// committed in between: SQLite fails it at once, busy timeout or not, and the request would
-/// answer 500. Taken at the start, the lock waits its turn instead. PostgreSQL ignores the
-/// mode.
-pub async fn begin_write(
-    db: &sea_orm::DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, crate::error::AppError> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
-    .map_err(db_error)
 }
 
 /// A LIKE pattern: `before`, then `literal` with its wildcards escaped, then `after`.

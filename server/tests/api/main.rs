@@ -22,3 +22,4 @@ mod sessions;
 mod triggers;
 mod users;
 mod workers;
+mod writes;

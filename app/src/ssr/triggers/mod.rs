@@ -17,7 +17,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -355,7 +354,7 @@ async fn record_run(
 /// Launches the trigger's definition with its fields over `extra`, recording the run, all in
 /// `txn`. A launch that fails is recorded as a failed run; its error is returned.
 async fn fire(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &crate::ssr::WriteTransaction,
     cache: &DefinitionCache,
     row: &triggers::Model,
     extra: Fields,
@@ -369,7 +368,7 @@ async fn fire(
         client_addr,
     };
     // A savepoint, so that a launch failing half-way leaves nothing behind but the run.
-    let launch = txn.begin().await.map_err(db_error)?;
+    let launch = txn.savepoint().await.map_err(db_error)?;
     match instances::launch_in(
         &launch,
         cache,

@@ -55,6 +55,7 @@ pub async fn claim(
     }
     // Another server sharing the database may have taken some in the meantime, or the
     // engine queued a new attempt: the rows returned are the ones claimed, as they are now.
+    let txn = begin_write(db).await?;
     let mut claimed = Workitems::update_many()
         .col_expr(Column::State, Expr::value("dispatched"))
         .col_expr(Column::WorkerId, Expr::value(Some(worker)))
@@ -62,9 +63,10 @@ pub async fn claim(
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.is_in(queued))
         .filter(Column::State.eq("queued"))
-        .exec_with_returning(db)
+        .exec_with_returning(&txn)
         .await
         .map_err(db_error)?;
+    txn.commit().await.map_err(db_error)?;
     claimed.sort_by_key(|row| row.id);
     Ok(claimed)
 }
