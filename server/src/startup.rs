@@ -13,6 +13,7 @@ use app::ssr::session_store::{DbSessionStore, delete_expired};
 use app::ssr::state::AppState;
 use app::ssr::triggers;
 use app::ssr::workers::WorkerHub;
+use app::ssr::workers::replies::Replies;
 use app::{App, shell};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -93,6 +94,7 @@ impl Application {
             .build();
         let live = LiveBus::default();
         let state = AppState {
+            replies: Replies::start(db.clone()),
             db,
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),

@@ -8,7 +8,7 @@ use app::live::Topic;
 use app::ssr::audit::{self, Actor, Event};
 use app::ssr::auth::client_addr;
 use app::ssr::entities::workitems::Entity as Workitems;
-use app::ssr::processes::instances;
+use app::ssr::processes::instances::Reply;
 use app::ssr::state::AppState;
 use app::ssr::workers::hub::{Attached, Outgoing};
 use app::ssr::workers::protocol::{
@@ -353,15 +353,14 @@ impl Connection {
         outcome: app::workflow::engine::Outcome,
     ) -> Vec<ServerFrame> {
         let hub = &self.state.workers;
-        let taken = instances::reply(
-            &self.state.db,
-            attempt.workitem,
-            attempt.attempt,
-            Some(self.worker),
+        let reply = Reply {
+            workitem: attempt.workitem,
+            attempt: attempt.attempt,
+            holder: Some(self.worker),
             outcome,
-            &self.name,
-        )
-        .await;
+            by: self.name.clone(),
+        };
+        let taken = self.state.replies.take(reply).await;
         match taken {
             Ok(Ok(_)) => {
                 hub.finished(self.worker, attempt);

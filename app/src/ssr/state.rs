@@ -44,6 +44,8 @@ pub struct AppState {
     pub data_dir: Arc<PathBuf>,
     pub engine: super::processes::EngineHandle,
     pub workers: super::workers::WorkerHub,
+    /// Writes the workers' replies.
+    pub replies: super::workers::replies::Replies,
     /// Live changes for the browsers' `/ws` sockets.
     pub live: super::live::LiveBus,
     pub leptos_options: LeptosOptions,

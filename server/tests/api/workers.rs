@@ -42,6 +42,7 @@ mod external {
         configure = |settings| settings.worker_lease = std::time::Duration::from_secs(2);
         workers_need_a_live_token,
         the_protocol_refuses_what_is_not_current,
+        replies_arriving_together_are_each_answered,
         a_lost_worker_is_retried_then_failed,
         administrators_manage_tokens_and_workers,
     );
@@ -474,6 +475,85 @@ async fn the_protocol_refuses_what_is_not_current(app: TestApp) {
         "{}",
         frame.reason
     );
+}
+
+/// Workers connected at once reply at once: the replies are written together, and each
+/// worker hears what became of its own.
+async fn replies_arriving_together_are_each_answered(app: TestApp) {
+    const WORKERS: usize = 8;
+    let secret = token(&app, "many").await;
+    shell_definition(&app, "one-step", &[json!(["true"])]).await;
+    let mut sockets = Vec::new();
+    for n in 0..WORKERS {
+        let mut socket = connect(&app, &secret).await;
+        send(&mut socket, &hello(&format!("many-{n}"), &["shell"], &[])).await;
+        assert!(matches!(
+            receive(&mut socket).await,
+            ServerFrame::Welcome { .. }
+        ));
+        sockets.push(socket);
+    }
+    let mut launched = Vec::new();
+    for _ in 0..WORKERS {
+        launched.push(launch(&app, "one-step", json!({})).await);
+    }
+    let mut held = Vec::new();
+    for socket in &mut sockets {
+        let ServerFrame::Workitem { attempt, .. } = receive(socket).await else {
+            panic!("a workitem for each worker");
+        };
+        held.push(attempt);
+    }
+
+    // All reply at the same time; every other worker first sends a reply for an attempt
+    // that is not current.
+    let done = Outcome::Done {
+        fields: Default::default(),
+        command: None,
+    };
+    futures_util::future::join_all(sockets.iter_mut().zip(&held).enumerate().map(
+        |(n, (socket, &attempt))| {
+            let done = done.clone();
+            async move {
+                let stale = Attempt {
+                    attempt: attempt.attempt + 1,
+                    ..attempt
+                };
+                if n % 2 == 1 {
+                    let reply = WorkerFrame::Reply {
+                        attempt: stale,
+                        outcome: done.clone(),
+                    };
+                    send(socket, &reply).await;
+                }
+                send(
+                    socket,
+                    &WorkerFrame::Reply {
+                        attempt,
+                        outcome: done,
+                    },
+                )
+                .await;
+                if n % 2 == 1 {
+                    let ServerFrame::Refused {
+                        attempt: refused,
+                        reason,
+                    } = receive(socket).await
+                    else {
+                        panic!("worker {n}: the stale reply is refused");
+                    };
+                    assert_eq!(refused, stale);
+                    assert_eq!(reason, "attempt 2 is stale: attempt 1 is current");
+                }
+                assert_eq!(receive(socket).await, ServerFrame::Replied { attempt });
+            }
+        },
+    ))
+    .await;
+    for id in launched {
+        wait_for_status(&app, id, "finished").await;
+        assert_eq!(history(&app, id, "completed").await.len(), 1);
+    }
 }
 
 async fn a_lost_worker_is_retried_then_failed(app: TestApp) {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use sea_orm::Condition;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -250,6 +251,18 @@ pub enum ReplyRefused {
     NotHolder,
 }
 
+/// A participant's reply to attempt `attempt` of workitem `workitem` (the row id).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub workitem: i64,
+    pub attempt: i32,
+    /// The worker that must hold the attempt, when a worker replies.
+    pub holder: Option<i64>,
+    pub outcome: Outcome,
+    /// Who replied, for the history.
+    pub by: String,
+}
+
 /// Takes a participant's reply to attempt `attempt` of workitem `workitem_id` (the row id):
 /// refused unless that attempt is the one out (and, when `holder` names a worker, dispatched
 /// to that worker). The reply is queued for the instance.
@@ -279,32 +292,81 @@ pub async fn reply_in(
     outcome: Outcome,
     by: &str,
 ) -> Result<Result<i64, ReplyRefused>, AppError> {
-    // Only one reply per attempt gets through, however many race here.
-    let mut taking = Workitems::update_many()
-        .col_expr(WorkitemColumn::State, Expr::value("replied"))
-        .col_expr(WorkitemColumn::UpdatedAt, Expr::value(Utc::now()))
-        .filter(WorkitemColumn::Id.eq(workitem_id))
-        .filter(WorkitemColumn::Attempt.eq(attempt))
-        .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]));
-    if let Some(worker) = holder {
-        taking = taking.filter(WorkitemColumn::WorkerId.eq(worker));
-    }
-    let Some(row) = taking
-        .exec_with_returning(txn)
-        .await
-        .map_err(db_error)?
-        .pop()
-    else {
-        return Ok(Err(refusal(txn, workitem_id, attempt, holder).await?));
-    };
-    let message = Message::Workitem {
-        workitem: u64::try_from(row.seq).unwrap_or_default(),
-        attempt: u32::try_from(attempt).unwrap_or_default(),
+    let reply = Reply {
+        workitem: workitem_id,
+        attempt,
+        holder,
         outcome,
         by: by.to_owned(),
     };
-    enqueue(txn, row.instance_id, &message, Utc::now()).await?;
-    Ok(Ok(row.instance_id))
+    take_replies(txn, vec![reply])
+        .await?
+        .pop()
+        .ok_or(AppError::Internal)
+}
+
+/// Takes `replies` within the caller's transaction, each as [`reply`] does, with one update
+/// and one insert however many there are. Returns what became of each, in order: the
+/// instance it was queued for, or why it was refused (a refused reply writes nothing).
+pub async fn take_replies(
+    txn: &impl ConnectionTrait,
+    replies: Vec<Reply>,
+) -> Result<Vec<Result<i64, ReplyRefused>>, AppError> {
+    if replies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut named = Condition::any();
+    for reply in &replies {
+        let mut this = Condition::all()
+            .add(WorkitemColumn::Id.eq(reply.workitem))
+            .add(WorkitemColumn::Attempt.eq(reply.attempt));
+        if let Some(worker) = reply.holder {
+            this = this.add(WorkitemColumn::WorkerId.eq(worker));
+        }
+        named = named.add(this);
+    }
+    // Only one reply per attempt gets through, however many race here.
+    let mut out: BTreeMap<i64, workitems::Model> = Workitems::update_many()
+        .col_expr(WorkitemColumn::State, Expr::value("replied"))
+        .col_expr(WorkitemColumn::UpdatedAt, Expr::value(now))
+        .filter(WorkitemColumn::State.is_in(["queued", "dispatched"]))
+        .filter(named)
+        .exec_with_returning(txn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+    let mut taken = Vec::with_capacity(replies.len());
+    let mut messages = Vec::new();
+    for reply in replies {
+        // The first reply that names a row taken, as it was taken, has it; any other is
+        // refused.
+        let named = out.get(&reply.workitem).is_some_and(|row| {
+            row.attempt == reply.attempt && reply.holder.is_none_or(|h| row.worker_id == Some(h))
+        });
+        let Some(row) = named.then(|| out.remove(&reply.workitem)).flatten() else {
+            taken.push(Err(refusal(
+                txn,
+                reply.workitem,
+                reply.attempt,
+                reply.holder,
+            )
+            .await?));
+            continue;
+        };
+        let message = Message::Workitem {
+            workitem: u64::try_from(row.seq).unwrap_or_default(),
+            attempt: u32::try_from(reply.attempt).unwrap_or_default(),
+            outcome: reply.outcome,
+            by: reply.by,
+        };
+        messages.push(message_row(row.instance_id, &message, now)?);
+        taken.push(Ok(row.instance_id));
+    }
+    insert_all(txn, messages).await?;
+    Ok(taken)
 }
 
 /// Why a reply to attempt `attempt` of workitem `workitem_id` cannot be taken.

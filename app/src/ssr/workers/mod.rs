@@ -1,11 +1,13 @@
 //! Workers: their tokens, their registry rows, the leases on the workitems they hold, the
-//! protocol they speak and the hub that connects them to the engine.
+//! protocol they speak, the hub that connects them to the engine and the writer of their
+//! replies.
 
 pub mod hub;
 pub mod leases;
 pub mod logs;
 pub mod protocol;
 pub mod registry;
+pub mod replies;
 pub mod tokens;
 
 pub use hub::WorkerHub;
