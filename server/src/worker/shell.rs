@@ -121,7 +121,10 @@ async fn execute(job: &Job) -> Result<Outcome, String> {
     let request = parse(&job.params)?;
     let dir = job.process_dir.join(&request.cwd);
     make_dir(&job.process_dir, job.run_as.as_ref())?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let program = &request.command[0];
     let mut command = Command::new(program);
     command
@@ -203,8 +206,12 @@ async fn execute(job: &Job) -> Result<Outcome, String> {
     Ok(Outcome::Error { message })
 }
 
-/// Creates the process directory, owned by the user commands run as.
+/// Creates the process directory, owned by the user commands run as, unless an earlier step
+/// of the process made it.
 fn make_dir(dir: &Path, run_as: Option<&RunAs>) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     if let Some(user) = run_as {
         std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
