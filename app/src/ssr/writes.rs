@@ -46,12 +46,36 @@ fn turn_of(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Mutex<()>>> {
     Some(turns.entry(file).or_default().clone())
 }
 
+/// The right to write to a SQLite file, until dropped; nothing on PostgreSQL.
+pub struct Turn {
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+/// Waits for `db`'s turn to write, for a write that is one statement and needs no
+/// transaction; see [`begin_write`] for anything longer.
+pub async fn take_turn(db: &DatabaseConnection) -> Result<Turn, AppError> {
+    let Some(turn) = turn_of(db) else {
+        return Ok(Turn { _guard: None });
+    };
+    tokio::time::timeout(TURN_TIMEOUT, turn.lock_owned())
+        .await
+        .map(|guard| Turn {
+            _guard: Some(guard),
+        })
+        .map_err(|_| {
+            db_error(DbErr::Custom(format!(
+                "no turn to write within {}s",
+                TURN_TIMEOUT.as_secs()
+            )))
+        })
+}
+
 /// A transaction that is going to write; on SQLite it holds the file's turn until it is
 /// committed, rolled back or dropped.
 pub struct WriteTransaction {
     // Declared first so that it ends before the turn passes on.
     txn: DatabaseTransaction,
-    _turn: Option<OwnedMutexGuard<()>>,
+    _turn: Turn,
 }
 
 /// Starts a transaction that is going to write.
@@ -64,19 +88,7 @@ pub struct WriteTransaction {
 /// A writer must not start another write transaction on the same database while it holds
 /// one: it would wait for itself until [`TURN_TIMEOUT`].
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, AppError> {
-    let turn = match turn_of(db) {
-        Some(turn) => Some(
-            tokio::time::timeout(TURN_TIMEOUT, turn.lock_owned())
-                .await
-                .map_err(|_| {
-                    db_error(DbErr::Custom(format!(
-                        "no turn to write within {}s",
-                        TURN_TIMEOUT.as_secs()
-                    )))
-                })?,
-        ),
-        None => None,
-    };
+    let turn = take_turn(db).await?;
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),

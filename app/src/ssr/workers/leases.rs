@@ -15,6 +15,7 @@ use crate::ssr::entities::participants::{Column as ParticipantColumn, Entity as 
 use crate::ssr::entities::workers::Entity as Workers;
 use crate::ssr::entities::workitems::{self, Column, Entity as Workitems};
 use crate::ssr::processes::instances::enqueue;
+use crate::ssr::writes::take_turn;
 use crate::ssr::{begin_write, db_error};
 use crate::workflow::engine::Message;
 
@@ -55,7 +56,7 @@ pub async fn claim(
     }
     // Another server sharing the database may have taken some in the meantime, or the
     // engine queued a new attempt: the rows returned are the ones claimed, as they are now.
-    let txn = begin_write(db).await?;
+    let turn = take_turn(db).await?;
     let mut claimed = Workitems::update_many()
         .col_expr(Column::State, Expr::value("dispatched"))
         .col_expr(Column::WorkerId, Expr::value(Some(worker)))
@@ -63,10 +64,10 @@ pub async fn claim(
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.is_in(queued))
         .filter(Column::State.eq("queued"))
-        .exec_with_returning(&txn)
+        .exec_with_returning(db)
         .await
         .map_err(db_error)?;
-    txn.commit().await.map_err(db_error)?;
+    drop(turn);
     claimed.sort_by_key(|row| row.id);
     Ok(claimed)
 }
