@@ -30,8 +30,13 @@ test('a definition is checked as it is typed, saved, launched and run by a worke
   await expect(page).toHaveURL(/\/processes\/definitions\/edit/);
 
   const source = page.locator('#definition-source');
-  await source.fill(`name: ${name}\nprocess:\n  sequence:\n    - participant: rocket\n`);
-  await expect(page.locator('#definition-problems')).toContainText('line 4, column 20');
+  // Text typed before the page has hydrated is not checked: type again until it is.
+  await expect(async () => {
+    await source.fill(`name: ${name}\nprocess:\n  sequence:\n    - participant: rocket\n`);
+    await expect(page.locator('#definition-problems')).toContainText('line 4, column 20', {
+      timeout: 2000,
+    });
+  }).toPass();
   await expect(page.locator('#definition-problems')).toContainText('rocket');
 
   await source.fill(
@@ -92,10 +97,15 @@ test('a webhook trigger shows its secret once and starts its process when called
   const trigger = unique('push');
   await logIn(page, 'admin', adminPassword);
   await page.goto('/processes/definitions/edit');
-  await page
-    .locator('#definition-source')
-    .fill(`name: ${name}\nfields: { branch: none }\nprocess:\n  sequence:\n    - participant: log\n      params: { message: "pushed \${branch}" }\n`);
-  await expect(page.locator('#definition-problems')).toContainText(`${name} is valid.`);
+  // Text typed before the page has hydrated is not checked: type again until it is.
+  await expect(async () => {
+    await page
+      .locator('#definition-source')
+      .fill(`name: ${name}\nfields: { branch: none }\nprocess:\n  sequence:\n    - participant: log\n      params: { message: "pushed \${branch}" }\n`);
+    await expect(page.locator('#definition-problems')).toContainText(`${name} is valid.`, {
+      timeout: 2000,
+    });
+  }).toPass();
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByText('version 1 saved')).toBeVisible();
 
