@@ -9,7 +9,7 @@ use app::ssr::entities::participants::{Column as ParticipantColumn, Entity as Pa
 use app::ssr::entities::workitems::{
     Column as WorkitemColumn, Entity as Workitems, Model as Workitem,
 };
-use app::ssr::processes::instances;
+use app::ssr::processes::instances::{self, Reply, ReplyRefused};
 use app::ssr::workers::protocol::{Attempt, PROTOCOL_VERSION, ServerFrame, WorkerFrame};
 use app::ssr::workers::{logs, tokens};
 use app::workflow::engine::{Message, Outcome};
@@ -43,6 +43,7 @@ mod external {
         workers_need_a_live_token,
         the_protocol_refuses_what_is_not_current,
         replies_arriving_together_are_each_answered,
+        a_batch_of_replies_takes_each_attempt_once,
         a_lost_worker_is_retried_then_failed,
         administrators_manage_tokens_and_workers,
     );
@@ -402,10 +403,7 @@ async fn the_protocol_refuses_what_is_not_current(app: TestApp) {
     );
     assert_eq!(params.get("command"), Some(&json!(["true"])));
 
-    let done = Outcome::Done {
-        fields: Default::default(),
-        command: None,
-    };
+    let done = done();
     send(
         &mut socket,
         &WorkerFrame::Progress {
@@ -477,80 +475,134 @@ async fn the_protocol_refuses_what_is_not_current(app: TestApp) {
     );
 }
 
-/// Workers connected at once reply at once: the replies are written together, and each
-/// worker hears what became of its own.
-async fn replies_arriving_together_are_each_answered(app: TestApp) {
-    const WORKERS: usize = 8;
-    let secret = token(&app, "many").await;
-    shell_definition(&app, "one-step", &[json!(["true"])]).await;
-    let mut sockets = Vec::new();
-    for n in 0..WORKERS {
-        let mut socket = connect(&app, &secret).await;
+/// `count` workers connected over the protocol, each holding the one `shell` step of a
+/// process of its own: their sockets, worker ids, attempts and processes, in that order.
+async fn workers_holding_one_each(
+    app: &TestApp,
+    count: usize,
+) -> (Vec<Socket>, Vec<i64>, Vec<Attempt>, Vec<i64>) {
+    let secret = token(app, "many").await;
+    shell_definition(app, "one-step", &[json!(["true"])]).await;
+    let (mut sockets, mut workers) = (Vec::new(), Vec::new());
+    for n in 0..count {
+        let mut socket = connect(app, &secret).await;
         send(&mut socket, &hello(&format!("many-{n}"), &["shell"], &[])).await;
-        assert!(matches!(
-            receive(&mut socket).await,
-            ServerFrame::Welcome { .. }
-        ));
+        let ServerFrame::Welcome { worker_id, .. } = receive(&mut socket).await else {
+            panic!("a welcome");
+        };
         sockets.push(socket);
+        workers.push(worker_id);
     }
     let mut launched = Vec::new();
-    for _ in 0..WORKERS {
-        launched.push(launch(&app, "one-step", json!({})).await);
+    for _ in 0..count {
+        launched.push(launch(app, "one-step", json!({})).await);
     }
-    let mut held = Vec::new();
+    let (mut held, mut processes) = (Vec::new(), Vec::new());
     for socket in &mut sockets {
-        let ServerFrame::Workitem { attempt, .. } = receive(socket).await else {
+        let ServerFrame::Workitem {
+            attempt, instance, ..
+        } = receive(socket).await
+        else {
             panic!("a workitem for each worker");
         };
         held.push(attempt);
+        processes.push(instance);
     }
+    let mut sorted = processes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, launched, "each worker holds one of the processes");
+    (sockets, workers, held, processes)
+}
 
-    // All reply at the same time; every other worker first sends a reply for an attempt
-    // that is not current.
-    let done = Outcome::Done {
+fn done() -> Outcome {
+    Outcome::Done {
         fields: Default::default(),
         command: None,
-    };
+    }
+}
+
+/// Workers connected at once reply at once: the replies are written together, and each
+/// worker hears what became of its own.
+async fn replies_arriving_together_are_each_answered(app: TestApp) {
+    let (mut sockets, _, held, processes) = workers_holding_one_each(&app, 8).await;
+    // All reply at the same time; every other worker first sends a reply for an attempt
+    // that is not current.
     futures_util::future::join_all(sockets.iter_mut().zip(&held).enumerate().map(
-        |(n, (socket, &attempt))| {
-            let done = done.clone();
-            async move {
-                let stale = Attempt {
-                    attempt: attempt.attempt + 1,
-                    ..attempt
+        |(n, (socket, &attempt))| async move {
+            let stale = Attempt {
+                attempt: attempt.attempt + 1,
+                ..attempt
+            };
+            if n % 2 == 1 {
+                let reply = WorkerFrame::Reply {
+                    attempt: stale,
+                    outcome: done(),
                 };
-                if n % 2 == 1 {
-                    let reply = WorkerFrame::Reply {
-                        attempt: stale,
-                        outcome: done.clone(),
-                    };
-                    send(socket, &reply).await;
-                }
-                send(
-                    socket,
-                    &WorkerFrame::Reply {
-                        attempt,
-                        outcome: done,
-                    },
-                )
-                .await;
-                if n % 2 == 1 {
-                    let ServerFrame::Refused {
-                        attempt: refused,
-                        reason,
-                    } = receive(socket).await
-                    else {
-                        panic!("worker {n}: the stale reply is refused");
-                    };
-                    assert_eq!(refused, stale);
-                    assert_eq!(reason, "attempt 2 is stale: attempt 1 is current");
-                }
-                assert_eq!(receive(socket).await, ServerFrame::Replied { attempt });
+                send(socket, &reply).await;
             }
+            let reply = WorkerFrame::Reply {
+                attempt,
+                outcome: done(),
+            };
+            send(socket, &reply).await;
+            if n % 2 == 1 {
+                let ServerFrame::Refused {
+                    attempt: refused,
+                    reason,
+                } = receive(socket).await
+                else {
+                    panic!("worker {n}: the stale reply is refused");
+                };
+                assert_eq!(refused, stale);
+                assert_eq!(reason, "attempt 2 is stale: attempt 1 is current");
+            }
+            assert_eq!(receive(socket).await, ServerFrame::Replied { attempt });
         },
     ))
     .await;
-    for id in launched {
+    for id in processes {
+        wait_for_status(&app, id, "finished").await;
+        assert_eq!(history(&app, id, "completed").await.len(), 1);
+    }
+}
+
+/// Replies written in one batch are matched to the rows they name: a stale attempt, the
+/// wrong worker or a second copy before or after the reply that counts takes nothing from
+/// it.
+async fn a_batch_of_replies_takes_each_attempt_once(app: TestApp) {
+    let (_sockets, workers, held, processes) = workers_holding_one_each(&app, 2).await;
+    let reply = |n: usize, attempt: i32, holder: i64| Reply {
+        workitem: held[n].workitem,
+        attempt,
+        holder: Some(holder),
+        outcome: done(),
+        by: format!("many-{n}"),
+    };
+    let batch = vec![
+        reply(0, 2, workers[0]),
+        reply(0, 1, workers[1]),
+        reply(0, 1, workers[0]),
+        reply(0, 1, workers[0]),
+        reply(1, 1, workers[1]),
+    ];
+    let txn = app::ssr::begin_write(&app.db).await.unwrap();
+    let taken = instances::take_replies(&txn, batch).await.unwrap();
+    txn.commit().await.unwrap();
+    let replied = ReplyRefused::NotOut("replied".into());
+    assert_eq!(
+        taken,
+        [
+            Err(ReplyRefused::StaleAttempt {
+                given: 2,
+                current: 1
+            }),
+            Err(replied.clone()),
+            Ok(processes[0]),
+            Err(replied),
+            Ok(processes[1]),
+        ]
+    );
+    for id in processes {
         wait_for_status(&app, id, "finished").await;
         assert_eq!(history(&app, id, "completed").await.len(), 1);
     }
