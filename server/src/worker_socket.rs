@@ -12,7 +12,7 @@ use app::ssr::processes::instances::Reply;
 use app::ssr::state::AppState;
 use app::ssr::workers::hub::{Attached, Outgoing};
 use app::ssr::workers::protocol::{
-    Attempt, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, WorkerFrame,
+    Attempt, MAX_CAPACITY, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, WorkerFrame,
 };
 use app::ssr::workers::registry::{self, Introduction};
 use app::ssr::workers::{leases, logs, tokens};
@@ -21,8 +21,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::EntityTrait;
+
+/// Replies of one connection being written at once; beyond them the connection reads no
+/// further frames until one is answered.
+const MAX_REPLYING: usize = 2 * MAX_CAPACITY as usize;
 
 /// How long a new connection has to introduce itself.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -247,9 +252,12 @@ impl Connection {
         }
         // A worker silent for a whole lease is gone.
         let silence = self.state.workers.lease;
+        // Replies being written: the connection reads on meanwhile, so that a worker's
+        // replies are written together with other workers' rather than one after another.
+        let mut replying = FuturesUnordered::new();
         loop {
             tokio::select! {
-                incoming = tokio::time::timeout(silence, stream.next()) => {
+                incoming = tokio::time::timeout(silence, stream.next()), if replying.len() < MAX_REPLYING => {
                     let message = match incoming {
                         Err(_) => {
                             let _ = sink.send(close(close_code::POLICY, "no heartbeat within the lease")).await;
@@ -275,18 +283,18 @@ impl Connection {
                         Message::Close(_) => return "the worker closed the connection".into(),
                         Message::Ping(_) | Message::Pong(_) => continue,
                     };
-                    match self.handle(frame).await {
-                        Ok(answers) => {
-                            for answer in &answers {
-                                if sink.send(text(answer)).await.is_err() {
-                                    return "the connection failed".into();
-                                }
-                            }
-                        }
-                        Err(reason) => {
-                            let _ = sink.send(close(close_code::POLICY, &reason)).await;
-                            return reason;
-                        }
+                    if let WorkerFrame::Reply { attempt, outcome } = frame {
+                        replying.push(self.reply(attempt, outcome));
+                    } else if let Err(reason) = self.handle(frame).await {
+                        let _ = sink.send(close(close_code::POLICY, &reason)).await;
+                        return reason;
+                    }
+                }
+                Some(answer) = replying.next(), if !replying.is_empty() => {
+                    if let Some(answer) = answer
+                        && sink.send(text(&answer)).await.is_err()
+                    {
+                        return "the connection failed".into();
                     }
                 }
                 outgoing = outbox.recv() => match outgoing {
@@ -305,8 +313,8 @@ impl Connection {
         }
     }
 
-    /// Handles one frame; returns the frames to answer with, or why the connection ends.
-    async fn handle(&self, frame: WorkerFrame) -> Result<Vec<ServerFrame>, String> {
+    /// Handles one frame other than a reply; returns why the connection ends, if it does.
+    async fn handle(&self, frame: WorkerFrame) -> Result<(), String> {
         let hub = &self.state.workers;
         match frame {
             WorkerFrame::Hello { .. } => Err("hello was already said".into()),
@@ -319,7 +327,7 @@ impl Connection {
                 {
                     tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
                 }
-                Ok(Vec::new())
+                Ok(())
             }
             WorkerFrame::Log { attempt, mut lines } => {
                 if hub.runs(self.worker, attempt) {
@@ -332,7 +340,7 @@ impl Connection {
                     }
                     self.publish_news(attempt.workitem).await;
                 }
-                Ok(Vec::new())
+                Ok(())
             }
             WorkerFrame::Progress { attempt, text } => {
                 if let Err(error) =
@@ -341,17 +349,19 @@ impl Connection {
                     tracing::warn!(%error, "cannot record progress");
                 }
                 self.publish_news(attempt.workitem).await;
-                Ok(Vec::new())
+                Ok(())
             }
-            WorkerFrame::Reply { attempt, outcome } => Ok(self.reply(attempt, outcome).await),
+            WorkerFrame::Reply { .. } => Err("replies are taken by the connection loop".into()),
         }
     }
 
+    /// Writes a reply; returns the frame that answers it, or nothing when it could not be
+    /// written (the worker sends it again when it reconnects).
     async fn reply(
         &self,
         attempt: Attempt,
         outcome: app::workflow::engine::Outcome,
-    ) -> Vec<ServerFrame> {
+    ) -> Option<ServerFrame> {
         let hub = &self.state.workers;
         let reply = Reply {
             workitem: attempt.workitem,
@@ -365,18 +375,17 @@ impl Connection {
             Ok(Ok(_)) => {
                 hub.finished(self.worker, attempt);
                 self.state.engine.wake();
-                vec![ServerFrame::Replied { attempt }]
+                Some(ServerFrame::Replied { attempt })
             }
             Ok(Err(refused)) => {
                 hub.finished(self.worker, attempt);
                 tracing::warn!(worker = %self.name, workitem = attempt.workitem, attempt = attempt.attempt, %refused, "reply refused");
-                vec![ServerFrame::Refused {
+                Some(ServerFrame::Refused {
                     attempt,
                     reason: refused.to_string(),
-                }]
+                })
             }
-            // Not answered: the worker sends the reply again when it reconnects.
-            Err(_) => Vec::new(),
+            Err(_) => None,
         }
     }
 }
