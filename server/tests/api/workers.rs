@@ -43,6 +43,7 @@ mod external {
         workers_need_a_live_token,
         the_protocol_refuses_what_is_not_current,
         replies_arriving_together_are_each_answered,
+        workers_get_only_what_they_serve,
         a_batch_of_replies_takes_each_attempt_once,
         a_lost_worker_is_retried_then_failed,
         administrators_manage_tokens_and_workers,
@@ -564,6 +565,79 @@ async fn replies_arriving_together_are_each_answered(app: TestApp) {
     for id in processes {
         wait_for_status(&app, id, "finished").await;
         assert_eq!(history(&app, id, "completed").await.len(), 1);
+    }
+}
+
+/// Workers serving different participants are served in the same passes, each only with
+/// workitems of participants it serves, oldest first.
+async fn workers_get_only_what_they_serve(app: TestApp) {
+    app::ssr::processes::participants::save(
+        &app.db,
+        &Actor::system(),
+        app::ssr::processes::participants::ParticipantInput {
+            name: "pack".into(),
+            kind: "worker".into(),
+            description: "Packs.".into(),
+            default_timeout: String::new(),
+            worker_loss_retries: 1,
+            projects: Vec::new(),
+            users: Vec::new(),
+            groups: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    shell_definition(&app, "shell-one", &[json!(["true"])]).await;
+    save(
+        &app,
+        "name: pack-one\nprocess:\n  sequence:\n    - participant: pack\n",
+    )
+    .await;
+    let secret = token(&app, "split").await;
+    let mut sockets = Vec::new();
+    for (name, serves) in [("packer", "pack"), ("runner", "shell")] {
+        let mut socket = connect(&app, &secret).await;
+        send(&mut socket, &hello(name, &[serves], &[])).await;
+        assert!(matches!(
+            receive(&mut socket).await,
+            ServerFrame::Welcome { .. }
+        ));
+        sockets.push(socket);
+    }
+    let mut launched = Vec::new();
+    for name in ["pack-one", "shell-one", "pack-one", "shell-one"] {
+        launched.push(launch(&app, name, json!({})).await);
+    }
+    // Each worker has one slot: it gets the oldest process of its participant, then the
+    // next one once it has replied.
+    for (socket, (serves, expected)) in sockets.iter_mut().zip([
+        ("pack", [launched[0], launched[2]]),
+        ("shell", [launched[1], launched[3]]),
+    ]) {
+        for process in expected {
+            let ServerFrame::Workitem {
+                attempt,
+                instance,
+                participant,
+                ..
+            } = receive(socket).await
+            else {
+                panic!("a workitem of {serves}");
+            };
+            assert_eq!((participant.as_str(), instance), (serves, process));
+            send(
+                socket,
+                &WorkerFrame::Reply {
+                    attempt,
+                    outcome: done(),
+                },
+            )
+            .await;
+            assert_eq!(receive(socket).await, ServerFrame::Replied { attempt });
+        }
+    }
+    for id in launched {
+        wait_for_status(&app, id, "finished").await;
     }
 }
 

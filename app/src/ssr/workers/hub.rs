@@ -243,15 +243,13 @@ impl WorkerHub {
         if full && leases::expire(db, Utc::now(), EXPIRE_BATCH).await? > 0 {
             engine.wake();
         }
-        let workers: Vec<i64> = self.connections().keys().copied().collect();
-        let mut handed = 0;
-        for worker in workers {
-            if full {
+        if full {
+            let workers: Vec<i64> = self.connections().keys().copied().collect();
+            for worker in workers {
                 self.reconcile(db, worker).await?;
             }
-            handed += self.fill(db, worker).await?;
         }
-        Ok(handed)
+        self.fill(db).await
     }
 
     /// Retracts what worker `worker` runs but no longer holds in the database.
@@ -276,27 +274,26 @@ impl WorkerHub {
         Ok(())
     }
 
-    /// Hands worker `worker` queued workitems for its free slots.
-    async fn fill(&self, db: &DatabaseConnection, worker: i64) -> Result<usize, AppError> {
-        let (participants, free) = {
-            let connections = self.connections();
-            let Some(c) = connections.get(&worker) else {
-                return Ok(0);
-            };
-            if c.draining {
-                return Ok(0);
-            }
-            (
-                c.participants.clone(),
-                c.capacity.saturating_sub(c.running.len()),
-            )
-        };
+    /// Hands the workers queued workitems for their free slots.
+    async fn fill(&self, db: &DatabaseConnection) -> Result<usize, AppError> {
+        let slots: Vec<leases::Slots> = self
+            .connections()
+            .iter()
+            .filter(|(_, c)| !c.draining)
+            .map(|(&worker, c)| leases::Slots {
+                worker,
+                participants: c.participants.clone(),
+                free: c.capacity.saturating_sub(c.running.len()),
+            })
+            .collect();
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
-        let claimed =
-            leases::claim(db, worker, &participants, free as u64, now, lease_until).await?;
+        let claimed = leases::claim(db, &slots, now, lease_until).await?;
         let count = claimed.len();
         for row in claimed {
+            let Some(worker) = row.worker_id else {
+                continue;
+            };
             let attempt = Attempt {
                 workitem: row.id,
                 attempt: row.attempt,

@@ -2,12 +2,12 @@
 //! on reconnect, and applying the participant's policy when a lease runs out.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::protocol::{Attempt, MAX_PROGRESS_CHARS};
 use crate::error::AppError;
@@ -26,43 +26,79 @@ fn attempt_of(row: &workitems::Model) -> Attempt {
     }
 }
 
-/// Hands worker `worker` up to `limit` queued workitems for `participants`, oldest first,
-/// leased until `lease_until`.
+/// A worker asking for workitems: the participants it serves and how many it can take now.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    pub worker: i64,
+    pub participants: Vec<String>,
+    pub free: usize,
+}
+
+/// Hands the `workers` queued workitems of the participants they serve, oldest first, up to
+/// each one's free slots, leased until `lease_until`. Workers serving the same participants
+/// read the queue together and share its oldest workitems, each going to the worker with
+/// the most slots still free; then one statement claims them all. Returns the rows claimed,
+/// as they are now, oldest first; each names its worker.
 pub async fn claim(
     db: &DatabaseConnection,
-    worker: i64,
-    participants: &[String],
-    limit: u64,
+    workers: &[Slots],
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<workitems::Model>, AppError> {
-    if limit == 0 || participants.is_empty() {
+    // Workers serving the same participants, with their free slots; most pools have one.
+    let mut pools: BTreeMap<BTreeSet<&str>, Vec<(i64, usize)>> = BTreeMap::new();
+    for w in workers
+        .iter()
+        .filter(|w| w.free > 0 && !w.participants.is_empty())
+    {
+        pools
+            .entry(w.participants.iter().map(String::as_str).collect())
+            .or_default()
+            .push((w.worker, w.free));
+    }
+    let mut handed: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut taken: Vec<i64> = Vec::new();
+    for (participants, mut pool) in pools {
+        let free: usize = pool.iter().map(|&(_, free)| free).sum();
+        // Most passes find nothing: look before writing.
+        let queued: Vec<i64> = Workitems::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::State.eq("queued"))
+            .filter(Column::Participant.is_in(participants))
+            .filter(Column::Id.is_not_in(taken.iter().copied()))
+            .order_by_asc(Column::Id)
+            .limit(free as u64)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        for id in queued {
+            let Some((worker, free)) = pool.iter_mut().max_by_key(|(w, free)| (*free, -*w)) else {
+                break;
+            };
+            *free -= 1;
+            handed.entry(*worker).or_default().push(id);
+            taken.push(id);
+        }
+    }
+    if taken.is_empty() {
         return Ok(Vec::new());
     }
-    // Most passes find nothing: look before writing.
-    let queued: Vec<i64> = Workitems::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::State.eq("queued"))
-        .filter(Column::Participant.is_in(participants.iter().cloned()))
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    if queued.is_empty() {
-        return Ok(Vec::new());
-    }
+    let to_worker = handed
+        .into_iter()
+        .fold(CaseStatement::new(), |case, (worker, ids)| {
+            case.case(Column::Id.is_in(ids), Expr::value(worker))
+        });
     // Another server sharing the database may have taken some in the meantime, or the
     // engine queued a new attempt: the rows returned are the ones claimed, as they are now.
     let turn = take_turn(db).await?;
     let mut claimed = Workitems::update_many()
         .col_expr(Column::State, Expr::value("dispatched"))
-        .col_expr(Column::WorkerId, Expr::value(Some(worker)))
+        .col_expr(Column::WorkerId, to_worker.into())
         .col_expr(Column::LeaseUntil, Expr::value(Some(lease_until)))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.is_in(queued))
+        .filter(Column::Id.is_in(taken))
         .filter(Column::State.eq("queued"))
         .exec_with_returning(db)
         .await
