@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::Condition;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -577,29 +577,44 @@ async fn transition(
         effects.extend(these.into_iter().map(|effect| (m.row.id, effect)));
     }
 
-    for m in moving.values().filter(|m| m.moved) {
-        let state =
-            serde_json::to_string(&m.instance).map_err(|e| internal("instance state", e))?;
-        let finished_at = if m.instance.status.is_over() && !m.was_over {
-            Some(now)
-        } else {
-            m.row.finished_at
-        };
+    // Every moved instance in one statement, each checked against the revision it was read
+    // at: if another handler changed one first, fewer rows change and nothing is kept.
+    let moved: Vec<&Moving> = moving.values().filter(|m| m.moved).collect();
+    if !moved.is_empty() {
+        let (mut state, mut status, mut finished_at) = (
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+        );
+        let mut as_read = Condition::any();
+        for m in &moved {
+            let this = InstanceColumn::Id.eq(m.row.id);
+            let text =
+                serde_json::to_string(&m.instance).map_err(|e| internal("instance state", e))?;
+            let ended = if m.instance.status.is_over() && !m.was_over {
+                Some(now)
+            } else {
+                m.row.finished_at
+            };
+            state = state.case(this.clone(), Expr::value(text));
+            status = status.case(this.clone(), Expr::value(m.instance.status.as_str()));
+            finished_at = finished_at.case(this.clone(), Expr::value(ended));
+            as_read = as_read.add(this.and(InstanceColumn::Revision.eq(m.row.revision)));
+        }
         let updated = Instances::update_many()
-            .col_expr(InstanceColumn::State, Expr::value(state))
+            .col_expr(InstanceColumn::State, state.into())
+            .col_expr(InstanceColumn::Status, status.into())
             .col_expr(
-                InstanceColumn::Status,
-                Expr::value(m.instance.status.as_str()),
+                InstanceColumn::Revision,
+                Expr::col(InstanceColumn::Revision).add(1),
             )
-            .col_expr(InstanceColumn::Revision, Expr::value(m.row.revision + 1))
             .col_expr(InstanceColumn::UpdatedAt, Expr::value(now))
-            .col_expr(InstanceColumn::FinishedAt, Expr::value(finished_at))
-            .filter(InstanceColumn::Id.eq(m.row.id))
-            .filter(InstanceColumn::Revision.eq(m.row.revision))
+            .col_expr(InstanceColumn::FinishedAt, finished_at.into())
+            .filter(as_read)
             .exec(&txn)
             .await
             .map_err(db_error)?;
-        if updated.rows_affected != 1 {
+        if updated.rows_affected != moved.len() as u64 {
             txn.rollback().await.map_err(db_error)?;
             return Ok(Transition::Conflict);
         }
