@@ -4,7 +4,9 @@
 //! 40 sequential steps of a participant outside the engine, each answered as soon as its
 //! workitem is written, so every step costs a reply transaction and a transition.
 //! `workitems_per_s` runs the real server with four workers connected over the worker
-//! protocol and counts the `shell` steps (each running `true`) they get through.
+//! protocol, each answering its workitems at once, and counts the steps they get through;
+//! `shell_workitems_per_s` does the same with four of Kiln's own workers running `true` for
+//! each step, so that it also counts starting a program.
 //! `trigger_to_start_p50_ms` and `_p99_ms` time signed webhook calls, one at a time, from
 //! sending the call until a worker connected over the protocol receives the workitem of the
 //! process it started.
@@ -65,11 +67,7 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
                 .one(&db)
                 .await?
                 .context("a workitem should be out")?;
-            let done = Outcome::Done {
-                fields: Fields::new(),
-                command: None,
-            };
-            instances::reply(&db, workitem.id, workitem.attempt, None, done, "bench")
+            instances::reply(&db, workitem.id, workitem.attempt, None, done(), "bench")
                 .await
                 .map_err(|e| anyhow!("reply: {e}"))?
                 .map_err(|e| anyhow!("reply refused: {e}"))?;
@@ -82,13 +80,18 @@ pub async fn run(database_url: Option<String>) -> anyhow::Result<()> {
     println!("outbox_step_ms: {:.3}", median(&mut outbox));
     let figures = through_server(&db, &store, dir.path()).await?;
     println!("workitems_per_s: {:.1}", figures.workitems_per_s);
+    println!(
+        "shell_workitems_per_s: {:.1}",
+        figures.shell_workitems_per_s
+    );
     println!("trigger_to_start_p50_ms: {:.3}", figures.trigger_p50_ms);
     println!("trigger_to_start_p99_ms: {:.3}", figures.trigger_p99_ms);
     db.close().await.context("cannot close the database")?;
     dir.close().context("cannot delete the temporary directory")
 }
 
-/// Workers and their capacity for `workitems_per_s`.
+/// Workers, and the workitems each runs at once, for `workitems_per_s` and
+/// `shell_workitems_per_s`.
 const WORKERS: u32 = 4;
 const CAPACITY: u32 = 4;
 /// Instances of `WORKITEM_STEPS` steps each.
@@ -101,13 +104,15 @@ const TRIGGER_CALLS: usize = 200;
 /// What [`through_server`] measures.
 struct ServerFigures {
     workitems_per_s: f64,
+    shell_workitems_per_s: f64,
     trigger_p50_ms: f64,
     trigger_p99_ms: f64,
 }
 
-/// Starts the server, connects the workers and times `INSTANCES` processes of
-/// `WORKITEM_STEPS` `shell` steps from the first launch to the last end; then times webhook
-/// calls until their workitem reaches a worker.
+/// Starts the server and times `INSTANCES` processes of `WORKITEM_STEPS` worker steps, from
+/// the first launch to the last end: first through workers that answer at once, then
+/// through Kiln's own workers running `true`; then times webhook calls until their workitem
+/// reaches a worker.
 async fn through_server(
     db: &DatabaseConnection,
     store: &crate::config::StoreSettings,
@@ -116,14 +121,34 @@ async fn through_server(
     use crate::config::{LogFormat, Settings};
     use crate::startup::Application;
     use crate::worker::{Worker, WorkerConfig};
-    use app::ssr::entities::process_instances::{Column as InstanceColumn, Entity as Instances};
-    use sea_orm::PaginatorTrait;
     use tokio_util::sync::CancellationToken;
 
     // Made here so that the server does not print its announcement among the figures.
     app::ssr::accounts::ensure_first_admin(db, Some("bench-password"))
         .await
         .map_err(|e| anyhow!("cannot create the first administrator: {e}"))?;
+    participants::save(
+        db,
+        &Actor::system(),
+        participants::ParticipantInput {
+            name: ECHO.into(),
+            kind: "worker".into(),
+            description: "Answered at once by the engine bench's own workers.".into(),
+            default_timeout: String::new(),
+            worker_loss_retries: 1,
+            projects: Vec::new(),
+            users: Vec::new(),
+            groups: Vec::new(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow!("cannot register `{ECHO}`: {e}"))?;
+    let steps = format!("    - participant: {ECHO}\n").repeat(WORKITEM_STEPS);
+    save(
+        db,
+        &format!("name: echo-chain\nprocess:\n  sequence:\n{steps}"),
+    )
+    .await?;
     let steps =
         "    - participant: shell\n      params: { command: [\"true\"] }\n".repeat(WORKITEM_STEPS);
     save(
@@ -148,60 +173,46 @@ async fn through_server(
     let engine = application.state().engine.clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(shutdown.clone()));
-    let workers_shutdown = shutdown.child_token();
     let secret = app::ssr::workers::tokens::create(db, &Actor::system(), "bench")
         .await
         .map_err(|e| anyhow!("token: {e}"))?
         .secret;
+
+    let answering = shutdown.child_token();
+    let mut workers = Vec::new();
+    for n in 1..=WORKERS {
+        let worker =
+            ProtocolWorker::connect(&url, &secret, &format!("bench-echo-{n}"), ECHO, CAPACITY)
+                .await?;
+        workers.push(tokio::spawn(worker.answer_until(answering.clone())));
+    }
+    let workitems_per_s = run_chains(db, &engine, "echo-chain").await?;
+    answering.cancel();
+    for worker in workers {
+        worker.await.context("a bench worker failed")??;
+    }
+
+    let running = shutdown.child_token();
     let workers: Vec<_> = (1..=WORKERS)
         .map(|n| {
             let config = WorkerConfig {
                 url: url.clone(),
                 token: secret.clone(),
-                name: format!("bench-{n}"),
+                name: format!("bench-shell-{n}"),
                 participants: vec!["shell".into()],
                 capacity: CAPACITY,
                 workdir: dir.join(format!("work-{n}")),
                 run_as: None,
             };
-            tokio::spawn(Worker::new(config).run(workers_shutdown.clone()))
+            tokio::spawn(Worker::new(config).run(running.clone()))
         })
         .collect();
-
-    let started = Instant::now();
-    for _ in 0..INSTANCES {
-        instances::launch(
-            db,
-            &engine.cache,
-            &Actor::system(),
-            Scope::Global,
-            "true-chain",
-            Fields::new(),
-        )
-        .await
-        .map_err(|e| anyhow!("launch: {e}"))?;
-        engine.wake();
-    }
-    loop {
-        let finished = Instances::find()
-            .filter(InstanceColumn::DefinitionName.eq("true-chain"))
-            .filter(InstanceColumn::Status.eq("finished"))
-            .count(db)
-            .await?;
-        if finished == INSTANCES as u64 {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < std::time::Duration::from_secs(600),
-            "only {finished} of {INSTANCES} processes finished in ten minutes"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let workitems_per_s = (INSTANCES * WORKITEM_STEPS) as f64 / started.elapsed().as_secs_f64();
-    workers_shutdown.cancel();
+    let shell_workitems_per_s = run_chains(db, &engine, "true-chain").await?;
+    running.cancel();
     for worker in workers {
         worker.await.context("a worker task failed")??;
     }
+
     let mut latencies = trigger_to_start(db, &format!("http://{address}"), &url, &secret).await?;
     shutdown.cancel();
     server.await.context("the server task failed")??;
@@ -211,9 +222,170 @@ async fn through_server(
     };
     Ok(ServerFigures {
         workitems_per_s,
+        shell_workitems_per_s,
         trigger_p50_ms: at(0.5),
         trigger_p99_ms: at(0.99),
     })
+}
+
+/// The worker participant the bench's own workers serve.
+const ECHO: &str = "bench-echo";
+
+/// Launches `INSTANCES` processes of definition `name` and waits for all of them to finish;
+/// returns the steps they took per second, from the first launch to the last end.
+async fn run_chains(
+    db: &DatabaseConnection,
+    engine: &app::ssr::processes::EngineHandle,
+    name: &str,
+) -> anyhow::Result<f64> {
+    use app::ssr::entities::process_instances::{Column as InstanceColumn, Entity as Instances};
+    use sea_orm::PaginatorTrait;
+
+    let started = Instant::now();
+    for _ in 0..INSTANCES {
+        instances::launch(
+            db,
+            &engine.cache,
+            &Actor::system(),
+            Scope::Global,
+            name,
+            Fields::new(),
+        )
+        .await
+        .map_err(|e| anyhow!("launch: {e}"))?;
+        engine.wake();
+    }
+    loop {
+        let finished = Instances::find()
+            .filter(InstanceColumn::DefinitionName.eq(name))
+            .filter(InstanceColumn::Status.eq("finished"))
+            .count(db)
+            .await?;
+        if finished == INSTANCES as u64 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "only {finished} of {INSTANCES} `{name}` processes finished in ten minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok((INSTANCES * WORKITEM_STEPS) as f64 / started.elapsed().as_secs_f64())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A worker written for the bench: it speaks the protocol itself, so that the bench sees
+/// each workitem as it arrives and what a step costs is the server's part alone.
+struct ProtocolWorker {
+    socket: Socket,
+    heartbeat: std::time::Duration,
+}
+
+impl ProtocolWorker {
+    /// Connects, introduces itself as serving `participant`, and waits for the welcome.
+    async fn connect(
+        url: &str,
+        token: &str,
+        name: &str,
+        participant: &str,
+        capacity: u32,
+    ) -> anyhow::Result<Self> {
+        use app::ssr::workers::protocol::{PROTOCOL_VERSION, ServerFrame, WorkerFrame};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        let mut worker = Self {
+            socket,
+            heartbeat: std::time::Duration::from_secs(10),
+        };
+        worker
+            .send(&WorkerFrame::Hello {
+                protocol: PROTOCOL_VERSION,
+                name: name.into(),
+                host: "bench".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                participants: vec![participant.into()],
+                capacity,
+                running: Vec::new(),
+            })
+            .await?;
+        match worker.next_frame().await? {
+            ServerFrame::Welcome { heartbeat_ms, .. } => {
+                worker.heartbeat = std::time::Duration::from_millis(heartbeat_ms.max(1));
+                Ok(worker)
+            }
+            other => anyhow::bail!("the server did not welcome the worker: {other:?}"),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        frame: &app::ssr::workers::protocol::WorkerFrame,
+    ) -> anyhow::Result<()> {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket
+            .send(Message::text(serde_json::to_string(frame)?))
+            .await?;
+        Ok(())
+    }
+
+    /// The next frame the server sends (cancel-safe: it only waits on the socket).
+    async fn next_frame(&mut self) -> anyhow::Result<app::ssr::workers::protocol::ServerFrame> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self
+                .socket
+                .next()
+                .await
+                .context("the server closed the socket")??
+            {
+                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Close(frame) => anyhow::bail!("the server closed the socket: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Replies to each workitem as soon as it arrives, heartbeating, until `stop`.
+    async fn answer_until(
+        mut self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        use app::ssr::workers::protocol::{ServerFrame, WorkerFrame};
+
+        let mut beat = tokio::time::interval(self.heartbeat);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => {
+                    self.socket.close(None).await?;
+                    return Ok(());
+                }
+                _ = beat.tick() => self.send(&WorkerFrame::Heartbeat).await?,
+                frame = self.next_frame() => {
+                    if let ServerFrame::Workitem { attempt, .. } = frame? {
+                        self.send(&WorkerFrame::Reply { attempt, outcome: done() }).await?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn done() -> Outcome {
+    Outcome::Done {
+        fields: Fields::new(),
+        command: None,
+    }
 }
 
 /// Times `TRIGGER_CALLS` signed webhook calls, each from sending it until a worker (this
@@ -225,12 +397,8 @@ async fn trigger_to_start(
     worker_token: &str,
 ) -> anyhow::Result<Vec<f64>> {
     use app::ssr::triggers::{self, TriggerInput, webhook};
-    use app::ssr::workers::protocol::{PROTOCOL_VERSION, ServerFrame, WorkerFrame};
+    use app::ssr::workers::protocol::{ServerFrame, WorkerFrame};
     use app::types::TriggerKind;
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::http::HeaderValue;
 
     save(
         db,
@@ -251,42 +419,8 @@ async fn trigger_to_start(
         .map_err(|e| anyhow!("trigger: {e}"))?;
     let secret = secret.context("a webhook has a secret")?;
     let hook = format!("{base}/hooks/{}", trigger.id);
-
-    let mut request = socket_url.into_client_request()?;
-    request.headers_mut().insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {worker_token}"))?,
-    );
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-    let (mut sink, mut stream) = socket.split();
-    let hello = WorkerFrame::Hello {
-        protocol: PROTOCOL_VERSION,
-        name: "bench-probe".into(),
-        host: "bench".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        participants: vec!["shell".into()],
-        capacity: 1,
-        running: Vec::new(),
-    };
-    sink.send(Message::text(serde_json::to_string(&hello)?))
-        .await?;
-    let mut next_frame = async || -> anyhow::Result<ServerFrame> {
-        loop {
-            match stream
-                .next()
-                .await
-                .context("the server closed the socket")??
-            {
-                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
-                Message::Close(frame) => anyhow::bail!("the server closed the socket: {frame:?}"),
-                _ => continue,
-            }
-        }
-    };
-    anyhow::ensure!(
-        matches!(next_frame().await?, ServerFrame::Welcome { .. }),
-        "the server did not welcome the probe worker"
-    );
+    let mut worker =
+        ProtocolWorker::connect(socket_url, worker_token, "bench-probe", "shell", 1).await?;
 
     let http = reqwest::Client::new();
     let body = b"{}".to_vec();
@@ -307,22 +441,19 @@ async fn trigger_to_start(
             response.status()
         );
         let attempt = loop {
-            if let ServerFrame::Workitem { attempt, .. } = next_frame().await? {
+            if let ServerFrame::Workitem { attempt, .. } = worker.next_frame().await? {
                 break attempt;
             }
         };
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        let reply = WorkerFrame::Reply {
-            attempt,
-            outcome: Outcome::Done {
-                fields: Fields::new(),
-                command: None,
-            },
-        };
-        sink.send(Message::text(serde_json::to_string(&reply)?))
+        worker
+            .send(&WorkerFrame::Reply {
+                attempt,
+                outcome: done(),
+            })
             .await?;
     }
-    sink.close().await?;
+    futures_util::SinkExt::close(&mut worker.socket).await?;
     Ok(latencies)
 }
 
