@@ -134,11 +134,7 @@ async fn through_server(
             name: ECHO.into(),
             kind: "worker".into(),
             description: "Answered at once by the engine bench's own workers.".into(),
-            default_timeout: String::new(),
-            worker_loss_retries: 1,
-            projects: Vec::new(),
-            users: Vec::new(),
-            groups: Vec::new(),
+            ..Default::default()
         },
     )
     .await
@@ -453,7 +449,7 @@ async fn trigger_to_start(
             })
             .await?;
     }
-    futures_util::SinkExt::close(&mut worker.socket).await?;
+    worker.socket.close(None).await?;
     Ok(latencies)
 }
 

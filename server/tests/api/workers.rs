@@ -578,11 +578,7 @@ async fn workers_get_only_what_they_serve(app: TestApp) {
             name: "pack".into(),
             kind: "worker".into(),
             description: "Packs.".into(),
-            default_timeout: String::new(),
-            worker_loss_retries: 1,
-            projects: Vec::new(),
-            users: Vec::new(),
-            groups: Vec::new(),
+            ..Default::default()
         },
     )
     .await

@@ -193,6 +193,7 @@ pub const MAX_ALLOWED: usize = 100;
 pub const MAX_LOSS_RETRIES: i32 = 10;
 
 /// A participant as an administrator registers or changes it.
+#[derive(Default)]
 pub struct ParticipantInput {
     pub name: String,
     /// `worker` or `human`.
