@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod builds;
 pub mod configuration;
 pub mod domain;
 pub mod error;

@@ -12,6 +12,7 @@ mod auth;
 mod configuration;
 mod durability;
 mod engine;
+mod fake_bitbake;
 mod groups;
 mod live;
 mod participants;
