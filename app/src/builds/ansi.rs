@@ -45,10 +45,6 @@ impl Style {
 
     /// Applies one SGR sequence's parameters.
     fn apply(&mut self, params: &[u16]) {
-        if params.is_empty() {
-            *self = Style::default();
-            return;
-        }
         let mut rest = params;
         while let Some((&code, tail)) = rest.split_first() {
             rest = tail;
@@ -155,6 +151,9 @@ pub struct Run {
 /// The most parameters one SGR sequence is read for; the rest are ignored.
 const MAX_PARAMS: usize = 32;
 
+/// The most bytes of one escape sequence that are read; the rest are skipped.
+const MAX_SEQUENCE_BYTES: usize = 256;
+
 /// `line` as runs of text, each with the style it is shown in. Runs are never empty, and
 /// neighbours differ in style.
 pub fn runs(line: &str) -> Vec<Run> {
@@ -181,7 +180,7 @@ pub fn runs(line: &str) -> Vec<Run> {
                         last = Some(c);
                         break;
                     }
-                    if body.len() < 256 {
+                    if body.len() < MAX_SEQUENCE_BYTES {
                         body.push(c);
                     }
                 }
@@ -191,7 +190,6 @@ pub fn runs(line: &str) -> Vec<Run> {
                         .take(MAX_PARAMS)
                         .map(|p| p.parse::<u16>().unwrap_or(0))
                         .collect();
-                    let params = if body.is_empty() { Vec::new() } else { params };
                     let mut next = style;
                     next.apply(&params);
                     if next != style {
@@ -258,6 +256,8 @@ mod tests {
         assert_eq!(found[1].style, Style::default());
         assert_eq!(found[2].style.classes(), "ansi-fg11 ansi-bg4");
         assert_eq!(found[3].style.classes(), "ansi-bg4");
+        // `ESC [ m`, without parameters, resets as `ESC [ 0 m` does.
+        assert_eq!(runs("\u{1b}[1;32mA\u{1b}[mB")[1], plain("B"));
     }
 
     #[test]

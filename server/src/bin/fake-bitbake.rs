@@ -122,7 +122,7 @@ fn run() -> io::Result<ExitCode> {
             targets.push(argument);
         }
     }
-    let mut out = Output::open()?;
+    let mut out = Output::new();
     if targets.is_empty() {
         out.line("ERROR: Nothing to do.  Use 'bitbake world' to build everything, or run 'bitbake --help' for usage information.")?;
         return Ok(ExitCode::from(1));
@@ -440,11 +440,11 @@ struct Output {
 }
 
 impl Output {
-    fn open() -> io::Result<Self> {
-        Ok(Self {
+    fn new() -> Self {
+        Self {
             stdout: io::stdout(),
             cooker_log: None,
-        })
+        }
     }
 
     /// Opens `tmp/log/cooker/<machine>/<time>.log`, as BitBake does for each run.
