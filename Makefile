@@ -20,9 +20,9 @@ SITE_ROOT := target/site
 
 .PHONY: run test tools browser-tools build check-format lint rust-tests end2end clean
 
-## run: build Kiln and serve it on 127.0.0.1:3000 with the data in ./data
+## run: build Kiln and serve it on 127.0.0.1:3000 with the data in ./data and a demo project
 run: tools build
-	$(KILN) serve --site-root $(SITE_ROOT)
+	$(KILN) serve --site-root $(SITE_ROOT) --demo-project
 
 ## test: formatting, clippy (server and browser builds), Rust tests, Playwright in Chromium
 test: tools browser-tools check-format lint rust-tests end2end
@@ -41,7 +41,9 @@ browser-tools:
 	@cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 
 # cargo-leptos regenerates the browser bundle on every call; make skips it when no source
-# changed since the last build, so a second `make run` starts at once.
+# changed since the last build, so a second `make run` starts at once. cargo-leptos builds
+# only `kiln`; `fake-bitbake`, which the demo project runs, is a package of its own built
+# beside it.
 SOURCES := Cargo.toml Cargo.lock $(shell find app frontend server migration style public -type f -not -path '*/target/*')
 BUILT := target/site/.built
 
@@ -49,18 +51,22 @@ build: $(BUILT)
 
 $(BUILT): $(SOURCES)
 	cargo leptos build --release
+	cargo build --release -p fake-bitbake
 	@touch $@
 
 check-format:
 	cargo fmt --all -- --check
 
 lint:
-	cargo clippy -p app -p server -p migration --features app/ssr --all-targets -- -D warnings
+	cargo clippy -p app -p server -p migration -p fake-bitbake --features app/ssr --all-targets -- -D warnings
 	cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
+# The API tests run the `fake-bitbake` program, which `cargo test` builds only as a test
+# harness: build the program itself first.
 rust-tests:
 	cargo test -p app --features ssr
-	cargo test -p server -p migration
+	cargo build -p fake-bitbake
+	cargo test -p server -p migration -p fake-bitbake
 
 # Playwright starts `kiln serve` on a free port with a fresh data directory.
 end2end: build

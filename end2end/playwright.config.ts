@@ -39,7 +39,7 @@ export default defineConfig({
     { name: 'phone', use: { browserName: 'chromium', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } },
   ],
   webServer: {
-    command: `${kiln} serve --listen 127.0.0.1:${port} --data-dir ${dataDir} --site-root ${siteRoot}`,
+    command: `${kiln} serve --listen 127.0.0.1:${port} --data-dir ${dataDir} --site-root ${siteRoot} --demo-project`,
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -30,6 +30,10 @@ pub enum Topic {
     Workers,
     /// People's tasks: one was handed out or answered.
     Inbox,
+    /// One build: its progress, tasks, messages and log.
+    Build(i64),
+    /// The builds the reader may see: one started, changed or went.
+    Builds,
 }
 
 impl std::fmt::Display for Topic {
@@ -39,6 +43,8 @@ impl std::fmt::Display for Topic {
             Self::Processes => f.write_str("processes"),
             Self::Workers => f.write_str("workers"),
             Self::Inbox => f.write_str("inbox"),
+            Self::Build(id) => write!(f, "build:{id}"),
+            Self::Builds => f.write_str("builds"),
         }
     }
 }
@@ -51,10 +57,18 @@ impl std::str::FromStr for Topic {
             "processes" => Ok(Self::Processes),
             "workers" => Ok(Self::Workers),
             "inbox" => Ok(Self::Inbox),
-            _ => text
-                .strip_prefix("process:")
-                .and_then(|id| id.parse().ok())
-                .map(Self::Process)
+            "builds" => Ok(Self::Builds),
+            _ => None
+                .or_else(|| {
+                    text.strip_prefix("process:")
+                        .and_then(|id| id.parse().ok())
+                        .map(Self::Process)
+                })
+                .or_else(|| {
+                    text.strip_prefix("build:")
+                        .and_then(|id| id.parse().ok())
+                        .map(Self::Build)
+                })
                 .ok_or_else(|| format!("`{text}` is not a topic")),
         }
     }
@@ -89,11 +103,14 @@ mod tests {
             Topic::Processes,
             Topic::Workers,
             Topic::Inbox,
+            Topic::Build(7),
+            Topic::Builds,
         ] {
             assert_eq!(topic.to_string().parse::<Topic>(), Ok(topic));
         }
         assert!("process:x".parse::<Topic>().is_err());
-        assert!("builds".parse::<Topic>().is_err());
+        assert!("build:../1".parse::<Topic>().is_err());
+        assert!("build".parse::<Topic>().is_err());
     }
 
     #[test]

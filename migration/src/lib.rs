@@ -12,6 +12,7 @@ mod m20261127_000003_create_configuration_revisions;
 mod m20261127_000004_create_workflow_engine;
 mod m20261127_000005_create_workers;
 mod m20261127_000006_create_triggers;
+mod m20261128_000001_create_builds;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_workflow_engine::Migration),
             Box::new(m20261127_000005_create_workers::Migration),
             Box::new(m20261127_000006_create_triggers::Migration),
+            Box::new(m20261128_000001_create_builds::Migration),
         ]
     }
 }

@@ -37,7 +37,7 @@ const AUDIT_RECORDS: usize = 100_000;
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// Every seeded user's password, and the administrator's.
-const PASSWORD: &str = "bench-password";
+pub(crate) const PASSWORD: &str = "bench-password";
 
 /// The same data on every run, so figures of two runs compare.
 const RANDOM_SEED: u64 = 20_261_127;
@@ -65,6 +65,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             requests,
         } => projects_bench(database_url, requests).await,
         BenchCommand::Engine { database_url } => crate::engine_bench::run(database_url).await,
+        BenchCommand::Builds { database_url } => crate::build_bench::run(database_url).await,
     }
 }
 
@@ -211,7 +212,7 @@ async fn seed(db: &DatabaseConnection) -> anyhow::Result<Seeded> {
 }
 
 /// Inserts `rows` in statements of [`ROWS_PER_INSERT`] rows, in one transaction.
-async fn insert_all<A>(
+pub(crate) async fn insert_all<A>(
     db: &DatabaseConnection,
     table: &str,
     rows: impl IntoIterator<Item = A>,
@@ -461,15 +462,21 @@ async fn seed_audit_log(
 
 /// An HTTP client with a logged-in session, as a browser tab would be.
 #[derive(Clone)]
-struct Browser {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    jar: Arc<reqwest::cookie::Jar>,
 }
 
 impl Browser {
-    async fn logged_in(base: &str, username: &str, password: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn logged_in(
+        base: &str,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Self> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot make an HTTP client")?;
@@ -492,11 +499,44 @@ impl Browser {
         Ok(Self {
             http,
             base: base.to_owned(),
+            jar,
         })
     }
 
+    /// The `Cookie` header the browser sends, for a websocket of its session.
+    pub(crate) fn cookie(&self) -> anyhow::Result<String> {
+        use reqwest::cookie::CookieStore;
+        let url = self.base.parse().context("the base is not a URL")?;
+        let header = self.jar.cookies(&url).context("no session cookie")?;
+        Ok(header.to_str()?.to_owned())
+    }
+
+    /// Calls server function `endpoint` with `form`, as a page's form does; returns its
+    /// answer.
+    pub(crate) async fn call(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .header(reqwest::header::ORIGIN, &self.base)
+            .form(form)
+            .send()
+            .await
+            .with_context(|| format!("cannot call {endpoint}"))?;
+        let status = response.status();
+        let body = response.text().await?;
+        ensure!(
+            status == StatusCode::OK,
+            "{endpoint} answered {status}: {body}"
+        );
+        Ok(body)
+    }
+
     /// The page at `path`; anything but 200 (a redirect to the login page, too) is an error.
-    async fn page(&self, path: &str) -> anyhow::Result<String> {
+    pub(crate) async fn page(&self, path: &str) -> anyhow::Result<String> {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -567,10 +607,10 @@ async fn measure(base: &str, seeded: &Seeded, requests: usize) -> anyhow::Result
 }
 
 /// The times of `count` requests sent one after another, fastest first.
-async fn latencies(
+pub(crate) async fn latencies(
     browser: &Browser,
     count: usize,
-    path: fn(usize) -> String,
+    path: impl Fn(usize) -> String,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut times = Vec::with_capacity(count);
     for index in 0..count {
@@ -611,7 +651,7 @@ async fn throughput(
 }
 
 /// The nearest-rank percentile of `sorted`, in milliseconds.
-fn percentile_ms(sorted: &[Duration], percent: usize) -> f64 {
+pub(crate) fn percentile_ms(sorted: &[Duration], percent: usize) -> f64 {
     let rank = (sorted.len() * percent).div_ceil(100).max(1);
     sorted
         .get(rank - 1)

@@ -145,6 +145,14 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Time builds through the server and the worker protocol: log ingest, a log line's way
+    /// to a viewer, artifact downloads, and the build and All builds pages with 100,000
+    /// builds in history.
+    Builds {
+        /// A scratch database [default: SQLite in a temporary directory, deleted afterwards]
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +255,9 @@ pub struct ServeArgs {
     /// Workers the server runs itself, each taking one workitem at a time; 0 for none [default: 2]
     #[arg(long, env = "KILN_EMBEDDED_WORKERS", value_name = "N")]
     pub embedded_workers: Option<u32>,
+    /// Create the demo project (builds with the shipped fake-bitbake) unless it exists
+    #[arg(long, env = "KILN_DEMO_PROJECT")]
+    pub demo_project: bool,
     /// How long a worker may stay silent before what it runs counts as lost [default: 30s]
     #[arg(long, env = "KILN_WORKER_LEASE", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub worker_lease: Option<Duration>,
@@ -271,7 +282,7 @@ pub struct WorkerArgs {
         long,
         value_name = "NAMES",
         value_delimiter = ',',
-        default_value = "shell"
+        default_value = "shell,build"
     )]
     pub participants: Vec<String>,
     /// Workitems to run at once

@@ -275,14 +275,14 @@ type Socket =
 
 /// A worker written for the bench: it speaks the protocol itself, so that the bench sees
 /// each workitem as it arrives and what a step costs is the server's part alone.
-struct ProtocolWorker {
+pub(crate) struct ProtocolWorker {
     socket: Socket,
     heartbeat: std::time::Duration,
 }
 
 impl ProtocolWorker {
     /// Connects, introduces itself as serving `participant`, and waits for the welcome.
-    async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         token: &str,
         name: &str,
@@ -323,7 +323,7 @@ impl ProtocolWorker {
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         frame: &app::ssr::workers::protocol::WorkerFrame,
     ) -> anyhow::Result<()> {
@@ -336,7 +336,9 @@ impl ProtocolWorker {
     }
 
     /// The next frame the server sends (cancel-safe: it only waits on the socket).
-    async fn next_frame(&mut self) -> anyhow::Result<app::ssr::workers::protocol::ServerFrame> {
+    pub(crate) async fn next_frame(
+        &mut self,
+    ) -> anyhow::Result<app::ssr::workers::protocol::ServerFrame> {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         loop {

@@ -3,10 +3,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts_cli;
+pub mod artifacts;
 pub mod audit_export;
 pub mod bench;
+pub mod build_bench;
+pub mod build_log;
 pub mod config;
 pub mod database;
+pub mod demo;
 pub mod engine;
 pub mod engine_bench;
 pub mod health;

@@ -228,10 +228,10 @@ impl Follower {
         }
     }
 
-    /// Whether the user may hear of `change`: the process lists only carry changes of
-    /// processes they may see; a followed process was checked when it was followed.
+    /// Whether the user may hear of `change`: the process and build lists only carry
+    /// changes of projects they may see; a followed process was checked when it was followed.
     async fn may_hear(&mut self, change: Change) -> bool {
-        if change.topic != Topic::Processes {
+        if !matches!(change.topic, Topic::Processes | Topic::Builds) {
             return true;
         }
         if let Some((answer, at)) = self.visible.get(&change.project)

@@ -27,6 +27,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = args.resolve(std::env::var("KILN_ADMIN_PASSWORD").ok())?;
             telemetry::init(settings.log_format, "info");
             let application = Application::build(settings).await?;
+            if args.demo_project && server::demo::ensure(&application.state().db).await? {
+                println!(
+                    "Created the demo project: open /projects/{} and start a build.",
+                    server::demo::SLUG
+                );
+            }
             let address = application.local_addr()?;
             tracing::info!(%address, "Kiln is listening");
             println!("Kiln is listening on http://{address}");

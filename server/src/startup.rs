@@ -2,10 +2,11 @@
 
 use crate::config::Settings;
 use crate::{
-    audit_export, database, health, live_socket, project_transfer, scheduler, web, webhook,
-    worker_socket,
+    artifacts, audit_export, build_log, database, health, live_socket, project_transfer, scheduler,
+    web, webhook, worker_socket,
 };
 use anyhow::Context;
+use app::ssr::builds::logs::BuildLogs;
 use app::ssr::live::LiveBus;
 use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
@@ -16,7 +17,7 @@ use app::ssr::workers::WorkerHub;
 use app::ssr::workers::replies::Replies;
 use app::{App, shell};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::serve::ListenerExt;
 use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
@@ -41,6 +42,9 @@ const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// How often audit records past the retention are removed.
 const AUDIT_SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// How often build artifacts past their project's retention are removed.
+const ARTIFACT_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 pub struct Application {
     listener: TcpListener,
@@ -75,6 +79,9 @@ impl Application {
         app::ssr::processes::participants::ensure_standard(&db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot register the standard participants: {e}"))?;
+        app::ssr::builds::ensure_standard_definition(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot store the standard build workflow: {e}"))?;
         app::ssr::password::warm_up().await;
         let lease_until = chrono::Utc::now() + chrono::Duration::from_std(settings.worker_lease)?;
         app::ssr::workers::leases::renew_all(&db, lease_until)
@@ -95,6 +102,7 @@ impl Application {
         let live = LiveBus::default();
         let state = AppState {
             replies: Replies::start(db.clone()),
+            builds: BuildLogs::new(live.clone()),
             db,
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),
@@ -130,6 +138,16 @@ impl Application {
         let audit = tokio::spawn(every(AUDIT_SWEEP_INTERVAL, shutdown.clone(), move || {
             sweep_audit_log(db.clone())
         }));
+        let (db, data_dir, live) = (
+            self.state.db.clone(),
+            self.state.data_dir.clone(),
+            self.state.live.clone(),
+        );
+        let artifacts = tokio::spawn(every(
+            ARTIFACT_SWEEP_INTERVAL,
+            shutdown.clone(),
+            move || sweep_artifacts(db.clone(), data_dir.clone(), live.clone()),
+        ));
         let runner = tokio::spawn(
             engine::Runner::new(
                 self.state.db.clone(),
@@ -165,7 +183,7 @@ impl Application {
             .await
             .context("server error")?;
         shutdown.cancel();
-        let _ = tokio::join!(sessions, audit, runner, scheduler, dispatcher);
+        let _ = tokio::join!(sessions, audit, artifacts, runner, scheduler, dispatcher);
         for worker in embedded {
             let _ = worker.await;
         }
@@ -247,6 +265,19 @@ async fn sweep_audit_log(db: DatabaseConnection) {
     }
 }
 
+async fn sweep_artifacts(db: DatabaseConnection, data_dir: Arc<std::path::PathBuf>, live: LiveBus) {
+    match app::ssr::builds::retention::apply_all(&db, &data_dir, &live).await {
+        Ok(0) => {}
+        Ok(count) => {
+            tracing::info!(
+                count,
+                "build artifacts past their project's retention removed"
+            )
+        }
+        Err(error) => tracing::warn!(%error, "could not apply the build retention"),
+    }
+}
+
 /// The application's page routes, generated once per process.
 ///
 /// Generating them renders the app with resource loading suppressed through a flag that is
@@ -281,6 +312,14 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .route("/ws", get(live_socket::upgrade))
         .route("/admin/audit/export", get(audit_export::export))
         .route("/export/{slug}", get(project_transfer::export))
+        .route(
+            "/projects/{slug}/builds/{number}/artifacts/{id}",
+            get(artifacts::download),
+        )
+        .route(
+            "/projects/{slug}/builds/{number}/build.log",
+            get(build_log::download),
+        )
         .route("/import-project", post(project_transfer::import))
         .leptos_routes_with_context(&state, page_routes(), context.clone(), move || {
             shell(options.clone())
@@ -311,10 +350,18 @@ fn router(state: AppState, settings: &Settings) -> Router {
     let hooks = Router::new()
         .route("/hooks/{id}", post(webhook::call))
         .layer(DefaultBodyLimit::max(triggers::webhook::MAX_PAYLOAD_BYTES));
+    // Workers upload with their token, from no page at all; the body is streamed to disk.
+    let uploads = Router::new()
+        .route(
+            "/worker/artifacts/{workitem}/{attempt}",
+            put(artifacts::upload),
+        )
+        .layer(DefaultBodyLimit::disable());
     assets
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(origin_policy, web::same_origin))
         .merge(hooks)
+        .merge(uploads)
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(
             TraceLayer::new_for_http()

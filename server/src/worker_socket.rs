@@ -36,7 +36,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// unchanged).
 pub const CLOSE_REFUSED: u16 = 4000;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -171,6 +172,7 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
     let participants: Vec<String> = serde_json::from_str(&row.participants).unwrap_or_default();
     let Attached { serial, outbox } = state.workers.attach(
         row.id,
+        row.name.clone(),
         participants,
         usize::try_from(row.capacity).unwrap_or(1),
         row.draining,
@@ -235,6 +237,45 @@ impl Connection {
             },
         };
         self.state.live.publish(Topic::Process(instance), None);
+    }
+
+    /// When `workitem` is a step of a build: keeps on the build what the reply says about
+    /// where it ran, and returns the reply with the build's secrets masked.
+    async fn build_step_replied(
+        &self,
+        workitem: i64,
+        outcome: app::workflow::engine::Outcome,
+    ) -> app::workflow::engine::Outcome {
+        let state = &self.state;
+        let build = match state.builds.build_of(&state.db, workitem).await {
+            Ok(Some(build)) => build,
+            Ok(None) => return outcome,
+            Err(error) => {
+                tracing::warn!(%error, workitem, "cannot look up a workitem's build");
+                return outcome;
+            }
+        };
+        let outcome = match state
+            .builds
+            .mask_outcome(&state.db, &state.data_dir, build, outcome)
+            .await
+        {
+            Ok(masked) => masked,
+            Err(error) => {
+                // Nothing unmasked may reach the history: the reply says only that it failed.
+                tracing::warn!(%error, build, "cannot mask a build step's reply");
+                app::workflow::engine::Outcome::Error {
+                    message: "the build step's reply could not be checked for secrets".into(),
+                }
+            }
+        };
+        if let app::workflow::engine::Outcome::Done { fields, .. } = &outcome {
+            match app::ssr::builds::record_step(&state.db, build, fields).await {
+                Ok(()) => state.live.publish(Topic::Build(build), None),
+                Err(error) => tracing::warn!(%error, build, "cannot record where a build ran"),
+            }
+        }
+        outcome
     }
 
     /// Serves the connection until it ends; returns why it ended.
@@ -334,7 +375,21 @@ impl Connection {
                     if let Some(header) = hub.take_header(self.worker, attempt) {
                         lines.insert(0, header);
                     }
-                    let data_dir = &self.state.data_dir;
+                    let (state, data_dir) = (&self.state, &self.state.data_dir);
+                    // A build's steps write the build's log; other workitems their own.
+                    match state
+                        .builds
+                        .ingest(&state.db, data_dir, attempt.workitem, &lines)
+                        .await
+                    {
+                        // Viewers are told when what it said is written.
+                        Ok(Some(_)) => return Ok(()),
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, workitem = attempt.workitem, "cannot take in a build log");
+                            return Ok(());
+                        }
+                    }
                     if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
                         tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");
                     }
@@ -363,6 +418,11 @@ impl Connection {
         outcome: app::workflow::engine::Outcome,
     ) -> Option<ServerFrame> {
         let hub = &self.state.workers;
+        let outcome = if hub.runs(self.worker, attempt) {
+            self.build_step_replied(attempt.workitem, outcome).await
+        } else {
+            outcome
+        };
         let reply = Reply {
             workitem: attempt.workitem,
             attempt: attempt.attempt,

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod builds;
 pub mod configuration;
 pub mod groups;
 pub mod processes;

@@ -238,6 +238,40 @@ pub struct AuditQuery {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A filter's day field `raw` (`YYYY-MM-DD`, or empty for none), named `field` in errors.
+fn parse_day(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| AppError::invalid(field, "Use a date like 2026-01-31."))
+}
+
+/// The start of a day, or none.
+pub type DayBound = Option<chrono::DateTime<chrono::Utc>>;
+
+/// A filter's `from` and `to` days (UTC, both inclusive, either empty) as the start of the
+/// first and the end of the last: a time is in range when `from <= t < until`.
+pub fn parse_day_range(from: &str, to: &str) -> Result<(DayBound, DayBound), AppError> {
+    let start_of = |date: chrono::NaiveDate| date.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let from = parse_day("from", from)?;
+    let to = parse_day("to", to)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(AppError::invalid(
+            "to",
+            "The last day is before the first day.",
+        ));
+    }
+    Ok((
+        from.and_then(start_of),
+        to.and_then(|d| d.succ_opt()).and_then(start_of),
+    ))
+}
+
 impl AuditQuery {
     pub fn parse(filter: &crate::types::AuditFilter) -> Result<Self, AppError> {
         fn text(field: &str, raw: &str) -> Result<Option<String>, AppError> {
@@ -256,26 +290,7 @@ impl AuditQuery {
             }
             Ok((!value.is_empty()).then(|| value.to_owned()))
         }
-        fn day(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate>, AppError> {
-            let value = raw.trim();
-            if value.is_empty() {
-                return Ok(None);
-            }
-            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| AppError::invalid(field, "Use a date like 2026-01-31."))
-        }
-        let start_of = |date: chrono::NaiveDate| date.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        let from = day("from", &filter.from)?;
-        let to = day("to", &filter.to)?;
-        if let (Some(from), Some(to)) = (from, to)
-            && to < from
-        {
-            return Err(AppError::invalid(
-                "to",
-                "The last day is before the first day.",
-            ));
-        }
+        let (from, until) = parse_day_range(&filter.from, &filter.to)?;
         let (object_type, object_id) = match text("object", &filter.object)? {
             Some(object) => match object.split_once(':') {
                 Some((kind, id)) => (Some(kind.to_owned()), Some(id.to_owned())),
@@ -288,8 +303,8 @@ impl AuditQuery {
             action: text("action", &filter.action)?,
             object_type,
             object_id,
-            from: from.and_then(start_of),
-            until: to.and_then(|d| d.succ_opt()).and_then(start_of),
+            from,
+            until,
         })
     }
 }

@@ -49,7 +49,12 @@ pub async fn authorize(ctx: &RequestContext, topic: Topic) -> Result<(), AppErro
         Topic::Process(id) => crate::api::processes::access::instance(ctx, id, false)
             .await
             .map(|_| ()),
-        Topic::Processes | Topic::Inbox => ctx.authorize(Action::UseKiln).await.map(|_| ()),
+        Topic::Build(id) => crate::api::builds::access::build_by_id(ctx, id, Permission::View)
+            .await
+            .map(|_| ()),
+        Topic::Processes | Topic::Inbox | Topic::Builds => {
+            ctx.authorize(Action::UseKiln).await.map(|_| ())
+        }
         Topic::Workers => ctx.authorize(Action::ViewWorkers).await.map(|_| ()),
     }
 }

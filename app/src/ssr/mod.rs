@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod builds;
 pub mod configurations;
 pub mod csp;
 pub mod entities;

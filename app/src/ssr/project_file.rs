@@ -369,6 +369,11 @@ mod tests {
             group_permissions: 0,
             other_permissions: 0,
             archived_at: None,
+            build_definition: None,
+            build_directory: None,
+            keep_builds: None,
+            keep_days: None,
+            keep_bytes: None,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };

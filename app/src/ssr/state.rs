@@ -46,6 +46,8 @@ pub struct AppState {
     pub workers: super::workers::WorkerHub,
     /// Writes the workers' replies.
     pub replies: super::workers::replies::Replies,
+    /// Takes in what builds print.
+    pub builds: super::builds::logs::BuildLogs,
     /// Live changes for the browsers' `/ws` sockets.
     pub live: super::live::LiveBus,
     pub leptos_options: LeptosOptions,

@@ -53,6 +53,7 @@ fn TopBar(user: CurrentUser) -> impl IntoView {
             <nav class="mainnav" aria-label="Main">
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/projects">"Projects"</A>
+                <A href="/builds">"Builds"</A>
                 <A href="/processes">"Processes"</A>
                 <A href="/inbox">"Inbox"</A>
                 <A href="/workers">"Workers"</A>

@@ -4,6 +4,9 @@ mod admin_audit;
 mod admin_groups;
 mod admin_infrastructure;
 mod admin_users;
+mod all_builds;
+mod build_log;
+mod builds;
 mod forms;
 mod group;
 mod inbox;
@@ -63,6 +66,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=projects::ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("projects/:slug") view=project::ProjectPage ssr=SsrMode::Async />
                     <Route path=path!("projects/:slug/:section") view=project::ProjectPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:slug/builds/:number") view=builds::BuildPage ssr=SsrMode::Async />
+                    <Route path=path!("projects/:slug/builds/:number/log") view=build_log::BuildLogPage ssr=SsrMode::Async />
+                    <Route path=path!("builds") view=all_builds::AllBuildsPage ssr=SsrMode::Async />
                     <Route path=path!("import-project") view=project_import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("groups/:id") view=group::GroupPage ssr=SsrMode::Async />
                     <Route path=path!("processes") view=processes::ProcessesPage ssr=SsrMode::Async />

@@ -1,6 +1,7 @@
-//! One project's page: overview and clone for everyone who may view it; settings (details,
+//! One project's page: overview, builds and clone for everyone who may view it; settings (details,
 //! sharing, owner, archive, delete) and the audit trail for its owner and administrators.
 
+use super::builds::BuildsSection;
 use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
 use super::pagination::{Pagination, page_number};
 use super::project_configuration::{ConfigurationSection, HistorySection};
@@ -21,6 +22,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
     Overview,
+    Builds,
     Configuration,
     History,
     Settings,
@@ -31,6 +33,7 @@ impl Section {
     fn from_path(segment: Option<String>) -> Option<Self> {
         match segment.as_deref() {
             None | Some("") => Some(Self::Overview),
+            Some("builds") => Some(Self::Builds),
             Some("configuration") => Some(Self::Configuration),
             Some("history") => Some(Self::History),
             Some("settings") => Some(Self::Settings),
@@ -112,6 +115,7 @@ fn Project(project: ProjectView, section: Section, changes: Changes) -> impl Int
         </dl>
         <nav class="tabs" aria-label="Project">
             {tab(Section::Overview, base.clone(), "Overview")}
+            {tab(Section::Builds, format!("{base}/builds"), "Builds")}
             {tab(Section::Configuration, format!("{base}/configuration"), "Configuration")}
             {tab(Section::History, format!("{base}/history"), "History")}
             <a href=format!("/processes?project={}", project.slug)>"Processes"</a>
@@ -122,6 +126,7 @@ fn Project(project: ProjectView, section: Section, changes: Changes) -> impl Int
         </nav>
         {match section {
             Section::Overview => view! { <Overview project /> }.into_any(),
+            Section::Builds => view! { <BuildsSection project /> }.into_any(),
             Section::Configuration => view! { <ConfigurationSection project /> }.into_any(),
             Section::History => view! { <HistorySection project /> }.into_any(),
             Section::Settings if admin => view! { <Settings project changes /> }.into_any(),

@@ -138,6 +138,7 @@ fn Configuration(slug: String, view: ConfigurationView, edits: Edits) -> impl In
         })}
         <FormError message=Signal::derive(errors) />
         <Basics slug=slug.clone() view=view.clone() editable edits />
+        <super::builds::BuildWorkflowCard slug=slug.clone() />
         <Layers slug=slug.clone() layers=config.layers.clone() editable edits />
         <Variables slug=slug.clone() scope=VariableScope::Build title="Build variables"
             variables=config.variables.clone() editable edits />

@@ -3,6 +3,7 @@
 //! jobs that are still running and the replies not yet answered.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
+use super::upload::Uploads;
 use super::{Job, JobEvent, WorkerConfig, perform};
 
 /// The first pause before reconnecting; it doubles on each failure up to [`MAX_BACKOFF`].
@@ -50,12 +52,14 @@ pub struct Worker {
     events_tx: mpsc::Sender<JobEvent>,
     /// An event taken from the channel while gathering log lines, to be sent next.
     pending: Option<JobEvent>,
+    uploads: Arc<Uploads>,
 }
 
 impl Worker {
     pub fn new(config: WorkerConfig) -> Self {
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         Self {
+            uploads: Uploads::new(&config.url, &config.token),
             config,
             jobs: HashMap::new(),
             unanswered: BTreeMap::new(),
@@ -286,9 +290,11 @@ impl Worker {
                     instance,
                     params,
                     fields,
+                    worker: self.config.name.clone(),
                     process_dir: self.config.workdir.join(format!("process-{instance}")),
                     run_as: self.config.run_as.clone(),
                     cancel: cancel.clone(),
+                    uploads: self.uploads.clone(),
                     events: self.events_tx.clone(),
                 };
                 self.jobs.insert(attempt, cancel);

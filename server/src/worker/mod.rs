@@ -2,8 +2,10 @@
 //! workitems from a Kiln server, runs them with the participant they are for, streams their
 //! output and replies, reconnecting with backoff when the connection fails.
 
+mod build;
 mod client;
 mod shell;
+mod upload;
 
 use std::path::PathBuf;
 
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use client::Worker;
 
 /// The participants this worker program can serve.
-pub const SERVABLE: &[&str] = &["shell"];
+pub const SERVABLE: &[&str] = &["shell", "build"];
 
 /// The user participant commands run as.
 #[derive(Debug, Clone)]
@@ -111,10 +113,14 @@ pub struct Job {
     pub instance: i64,
     pub params: Fields,
     pub fields: Fields,
+    /// The name of the worker running it.
+    pub worker: String,
     /// The directory the process's steps run in on this worker.
     pub process_dir: PathBuf,
     pub run_as: Option<RunAs>,
     pub cancel: CancellationToken,
+    /// Where the job's artifacts go.
+    pub uploads: std::sync::Arc<upload::Uploads>,
     events: mpsc::Sender<JobEvent>,
 }
 
@@ -125,13 +131,28 @@ impl Job {
     }
 }
 
-/// Runs `job` with the participant it is for.
+/// Runs `job` with the participant it is for. A step that succeeds replies with the fields
+/// it was given plus those it sets, so a sequence keeps its fields from step to step.
 async fn perform(participant: &str, job: Job) -> app::workflow::engine::Outcome {
-    match participant {
+    use app::workflow::engine::Outcome;
+    let given = job.fields.clone();
+    let outcome = match participant {
         "shell" => shell::run(job).await,
-        other => app::workflow::engine::Outcome::Error {
+        "build" => build::run(job).await,
+        other => Outcome::Error {
             message: format!("this worker cannot serve `{other}`"),
         },
+    };
+    match outcome {
+        Outcome::Done { fields, command } => {
+            let mut all = given;
+            all.extend(fields);
+            Outcome::Done {
+                fields: all,
+                command,
+            }
+        }
+        error => error,
     }
 }
 

@@ -9,10 +9,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::ssr::workers::protocol::MAX_LOG_LINE_BYTES;
 use app::workflow::definition::Fields;
 use app::workflow::engine::Outcome;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use super::{Job, RunAs};
@@ -125,12 +126,31 @@ async fn execute(job: &Job) -> Result<Outcome, String> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let program = &request.command[0];
+    run_program(
+        job,
+        &request.command[0],
+        &request.command[1..],
+        &dir,
+        &request.env,
+    )
+    .await
+}
+
+/// Runs `program` with `args` in `dir` with `env` added, streaming its output as the job's
+/// log; exit status 0 is `outcome: passed`, anything else an error naming the status and
+/// the last lines of output. Cancelling the job stops the program and what it started.
+pub(super) async fn run_program(
+    job: &Job,
+    program: &str,
+    args: &[String],
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<Outcome, String> {
     let mut command = Command::new(program);
     command
-        .args(&request.command[1..])
-        .current_dir(&dir)
-        .envs(request.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("KILN_PROCESS", job.instance.to_string())
         .env("KILN_WORKITEM", job.attempt.workitem.to_string())
         .env("KILN_ATTEMPT", job.attempt.attempt.to_string())
@@ -208,7 +228,7 @@ async fn execute(job: &Job) -> Result<Outcome, String> {
 
 /// Creates the process directory, owned by the user commands run as, unless an earlier step
 /// of the process made it.
-fn make_dir(dir: &Path, run_as: Option<&RunAs>) -> Result<(), String> {
+pub(super) fn make_dir(dir: &Path, run_as: Option<&RunAs>) -> Result<(), String> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -239,20 +259,57 @@ async fn stop(group: Option<i32>, child: &mut tokio::process::Child) {
     signal_group(group, nix::sys::signal::Signal::SIGKILL);
 }
 
-/// Sends each line of `output` to the server (invalid UTF-8 becomes U+FFFD) and keeps the
-/// last few for the error message.
+/// Reads one line of `reader` into `buffer`, keeping at most `max` bytes of it and
+/// skipping the rest, so that a line without end cannot fill the worker's memory. Returns
+/// the bytes read, 0 at the end.
+async fn read_line_bounded(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(read);
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        let room = max.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
+    }
+}
+
+/// Sends each line of `output` to the server (invalid UTF-8 becomes U+FFFD; a line longer
+/// than the protocol keeps is cut) and keeps the last few for the error message.
 async fn forward(output: impl AsyncRead + Unpin, job: Job, tail: Arc<Mutex<VecDeque<String>>>) {
     let mut reader = BufReader::new(output);
     let mut buffer = Vec::new();
     loop {
         buffer.clear();
-        match reader.read_until(b'\n', &mut buffer).await {
+        match read_line_bounded(&mut reader, &mut buffer, MAX_LOG_LINE_BYTES + 1).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let line = String::from_utf8_lossy(&buffer)
+        let mut line = String::from_utf8_lossy(&buffer)
             .trim_end_matches(['\n', '\r'])
             .to_owned();
+        if line.len() > MAX_LOG_LINE_BYTES {
+            let mut end = MAX_LOG_LINE_BYTES;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push_str(" [kiln: line cut]");
+        }
         if let Ok(mut tail) = tail.lock() {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
@@ -269,6 +326,41 @@ mod tests {
 
     fn params(value: Value) -> Fields {
         value.as_object().cloned().unwrap()
+    }
+
+    #[tokio::test]
+    async fn lines_are_read_up_to_a_bound_and_the_rest_skipped() {
+        let mut input = vec![b'x'; 10 * 1024 * 1024];
+        input.extend_from_slice(b"\nbad \xff\xfe bytes\nlast");
+        let mut reader = BufReader::new(input.as_slice());
+        let mut buffer = Vec::new();
+        let read = read_line_bounded(&mut reader, &mut buffer, 100)
+            .await
+            .unwrap();
+        assert_eq!(read, 10 * 1024 * 1024 + 1);
+        assert_eq!(buffer, vec![b'x'; 100]);
+        buffer.clear();
+        read_line_bounded(&mut reader, &mut buffer, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&buffer),
+            "bad \u{fffd}\u{fffd} bytes\n"
+        );
+        buffer.clear();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, 100)
+                .await
+                .unwrap(),
+            4
+        );
+        buffer.clear();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, 100)
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Output, Vec<Event>) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fake-bitbake"))
+    let output = std::process::Command::new(crate::helpers::fake_bitbake())
         .current_dir(dir)
         .env_remove("FAKE_BITBAKE_TASKS")
         .env_remove("FAKE_BITBAKE_FAIL")

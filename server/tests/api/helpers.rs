@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, Database};
 use server::config::{LogFormat, Settings, StoreSettings};
 use server::startup::Application;
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -311,6 +312,11 @@ impl Client {
         Url::parse(&self.base).expect("base URL")
     }
 
+    /// A GET of `path` to add headers to.
+    pub fn get_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base))
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -422,4 +428,22 @@ fn database_names_are_replaced_in_urls() {
         "postgres://u@h/t?sslmode=disable"
     );
     assert_eq!(with_database("postgres://u@h", "t"), "postgres://u@h/t");
+}
+
+/// The `fake-bitbake` program built beside this test (its package is a workspace member,
+/// so the same target directory holds it). `cargo test` does not build it by itself:
+/// `make test` runs `cargo build -p fake-bitbake` first.
+pub fn fake_bitbake() -> String {
+    let exe = std::env::current_exe().expect("the test knows where it runs from");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps");
+    let program = dir.join("fake-bitbake");
+    assert!(
+        program.is_file(),
+        "{} is missing: run `cargo build -p fake-bitbake` before the tests (as `make test` does)",
+        program.display()
+    );
+    program.display().to_string()
 }

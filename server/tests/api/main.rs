@@ -6,9 +6,11 @@
 mod helpers;
 
 mod access;
+mod artifacts;
 mod audit;
 mod audit_trail;
 mod auth;
+mod builds;
 mod configuration;
 mod durability;
 mod engine;

@@ -2,7 +2,11 @@
 //!
 //! They stay on the server; `crate::types` holds what goes over the wire.
 
+pub mod artifacts;
 pub mod audit_log;
+pub mod build_messages;
+pub mod build_tasks;
+pub mod builds;
 pub mod configuration_revisions;
 pub mod engine_messages;
 pub mod group_members;

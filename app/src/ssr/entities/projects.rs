@@ -17,6 +17,17 @@ pub struct Model {
     pub group_permissions: i16,
     pub other_permissions: i16,
     pub archived_at: Option<DateTimeUtc>,
+    /// The definition the project's builds run; `standard-build` when unset.
+    pub build_definition: Option<String>,
+    /// Where on a worker the project's builds run, one at a time (administrators set it);
+    /// `None`: each build in a directory of its own.
+    pub build_directory: Option<String>,
+    /// Keep the artifacts of only this many newest builds.
+    pub keep_builds: Option<i32>,
+    /// Keep artifacts for this many days.
+    pub keep_days: Option<i32>,
+    /// Keep at most this many bytes of artifacts.
+    pub keep_bytes: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

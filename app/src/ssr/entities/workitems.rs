@@ -23,6 +23,8 @@ pub struct Model {
     pub losses: i32,
     /// The worker's last progress report.
     pub progress: Option<String>,
+    /// The worker this workitem waits for (`params.on_worker`), if any.
+    pub on_worker: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -738,6 +738,17 @@ fn history_row(
     }
 }
 
+/// The worker a workitem must run on: `params.on_worker`, when it names one (a step of a
+/// build names the worker that prepared the build directory, say).
+fn on_worker(params: &Fields) -> Option<String> {
+    match params.get("on_worker") {
+        Some(serde_json::Value::String(name)) if !name.trim().is_empty() => {
+            Some(name.trim().chars().take(64).collect())
+        }
+        _ => None,
+    }
+}
+
 /// Workitems dispatched and not yet written, keyed by instance and workitem number: a
 /// workitem dispatched anew (a retry) replaces its row, keeping its id.
 #[derive(Default)]
@@ -764,6 +775,7 @@ impl Dispatches {
             lease_until: Set(None),
             losses: Set(0),
             progress: Set(None),
+            on_worker: Set(on_worker(&workitem.params)),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -801,6 +813,7 @@ impl Dispatches {
                             WorkitemColumn::WorkerId,
                             WorkitemColumn::LeaseUntil,
                             WorkitemColumn::Progress,
+                            WorkitemColumn::OnWorker,
                             WorkitemColumn::UpdatedAt,
                         ])
                         .to_owned(),

@@ -9,7 +9,8 @@ use crate::error::AppError;
 use crate::ssr::db_error;
 use crate::ssr::entities::participants::{self, Column, Entity as Participants};
 
-/// The participants every Kiln has: the interpreter's own, and `shell` on workers.
+/// The participants every Kiln has: the interpreter's own, `shell` and `build` on workers,
+/// and `approve` for people.
 const STANDARD: &[(&str, &str, &str)] = &[
     ("noop", "built_in", "Does nothing and replies at once."),
     (
@@ -29,6 +30,11 @@ const STANDARD: &[(&str, &str, &str)] = &[
         "Runs params.command (a list: program and arguments, no shell) on a worker.",
     ),
     (
+        "build",
+        "worker",
+        "Runs params.step of a build on a worker: prepare (fetch layers, write conf/) or bitbake (params.command with the targets).",
+    ),
+    (
         "approve",
         "human",
         "Asks params.user or a member of params.group (else anyone who may build) in their Inbox; params.message, params.form: the fields to fill in.",
@@ -44,7 +50,8 @@ pub async fn ensure_standard(conn: &impl ConnectionTrait) -> Result<(), AppError
             kind: Set((*kind).to_owned()),
             description: Set((*description).to_owned()),
             default_timeout_ms: Set(None),
-            worker_loss_retries: Set(1),
+            // A build's later steps need the worker that prepared it: they fail with it.
+            worker_loss_retries: Set(if *name == "build" { 0 } else { 1 }),
             allowed: Set(None),
             created_at: Set(now),
             updated_at: Set(now),

@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::live::Topic;
 use crate::ssr::live::LiveBus;
 use crate::ssr::processes::EngineHandle;
+use crate::workflow::definition::Fields;
 
 /// Frames queued for one connection before it counts as stuck and is closed.
 pub const OUTBOX_FRAMES: usize = 256;
@@ -40,6 +41,7 @@ pub enum Outgoing {
 
 struct Connection {
     serial: u64,
+    name: String,
     participants: Vec<String>,
     capacity: usize,
     draining: bool,
@@ -142,6 +144,7 @@ impl WorkerHub {
     pub fn attach(
         &self,
         worker: i64,
+        name: String,
         participants: Vec<String>,
         capacity: usize,
         draining: bool,
@@ -154,6 +157,7 @@ impl WorkerHub {
         let (outbox, receiver) = mpsc::channel(OUTBOX_FRAMES);
         let connection = Connection {
             serial,
+            name,
             participants,
             capacity,
             draining,
@@ -282,6 +286,7 @@ impl WorkerHub {
             .filter(|(_, c)| !c.draining)
             .map(|(&worker, c)| leases::Slots {
                 worker,
+                name: c.name.clone(),
                 participants: c.participants.clone(),
                 free: c.capacity.saturating_sub(c.running.len()),
             })
@@ -306,11 +311,24 @@ impl WorkerHub {
                 now.format("%Y-%m-%d %H:%M:%S UTC")
             );
             self.live.publish(Topic::Process(row.instance_id), None);
+            let mut params: Fields = serde_json::from_str(&row.params).unwrap_or_default();
+            if row.participant == "build" {
+                // What the build's steps need, secrets included, goes to the worker only.
+                match crate::ssr::builds::jobs::spec(db, row.instance_id).await {
+                    Ok(Some(build)) => {
+                        params.insert("build".into(), build);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%error, workitem = row.id, "cannot describe a build to its worker");
+                    }
+                }
+            }
             let frame = ServerFrame::Workitem {
                 attempt,
                 instance: row.instance_id,
                 participant: row.participant,
-                params: serde_json::from_str(&row.params).unwrap_or_default(),
+                params,
                 fields: serde_json::from_str(&row.fields).unwrap_or_default(),
             };
             let mut connections = self.connections();

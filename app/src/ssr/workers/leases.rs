@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +30,8 @@ fn attempt_of(row: &workitems::Model) -> Attempt {
 #[derive(Debug, Clone)]
 pub struct Slots {
     pub worker: i64,
+    /// Its name, which a workitem's `on_worker` may give.
+    pub name: String,
     pub participants: Vec<String>,
     pub free: usize,
 }
@@ -37,7 +39,8 @@ pub struct Slots {
 /// Hands the `workers` queued workitems of the participants they serve, oldest first, up to
 /// each one's free slots, leased until `lease_until`. Workers serving the same participants
 /// read the queue together and share its oldest workitems, each going to the worker with
-/// the most slots still free; then one statement claims them all. Returns the rows claimed,
+/// the most slots still free, or to the worker it names; then one statement claims them all.
+/// A workitem naming a worker that is not asking waits for it. Returns the rows claimed,
 /// as they are now, oldest first; each names its worker.
 pub async fn claim(
     db: &DatabaseConnection,
@@ -46,7 +49,7 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<workitems::Model>, AppError> {
     // Workers serving the same participants, with their free slots; most pools have one.
-    let mut pools: BTreeMap<BTreeSet<&str>, Vec<(i64, usize)>> = BTreeMap::new();
+    let mut pools: BTreeMap<BTreeSet<&str>, Vec<(i64, &str, usize)>> = BTreeMap::new();
     for w in workers
         .iter()
         .filter(|w| w.free > 0 && !w.participants.is_empty())
@@ -54,28 +57,45 @@ pub async fn claim(
         pools
             .entry(w.participants.iter().map(String::as_str).collect())
             .or_default()
-            .push((w.worker, w.free));
+            .push((w.worker, w.name.as_str(), w.free));
     }
     let mut handed: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     let mut taken: Vec<i64> = Vec::new();
     for (participants, mut pool) in pools {
-        let free: usize = pool.iter().map(|&(_, free)| free).sum();
+        let free: usize = pool.iter().map(|&(_, _, free)| free).sum();
+        let names: Vec<&str> = pool.iter().map(|&(_, name, _)| name).collect();
         // Most passes find nothing: look before writing.
-        let queued: Vec<i64> = Workitems::find()
+        let queued: Vec<(i64, Option<String>)> = Workitems::find()
             .select_only()
             .column(Column::Id)
+            .column(Column::OnWorker)
             .filter(Column::State.eq("queued"))
             .filter(Column::Participant.is_in(participants))
+            .filter(
+                Condition::any()
+                    .add(Column::OnWorker.is_null())
+                    .add(Column::OnWorker.is_in(names)),
+            )
             .filter(Column::Id.is_not_in(taken.iter().copied()))
+            .filter(Expr::cust(crate::ssr::builds::waits_for_directory()).not())
             .order_by_asc(Column::Id)
             .limit(free as u64)
             .into_tuple()
             .all(db)
             .await
             .map_err(db_error)?;
-        for id in queued {
-            let Some((worker, free)) = pool.iter_mut().max_by_key(|(w, free)| (*free, -*w)) else {
-                break;
+        for (id, on_worker) in queued {
+            let chosen = match &on_worker {
+                Some(name) => pool
+                    .iter_mut()
+                    .find(|(_, worker_name, free)| worker_name == name && *free > 0),
+                None => pool
+                    .iter_mut()
+                    .filter(|(_, _, free)| *free > 0)
+                    .max_by_key(|(w, _, free)| (*free, -*w)),
+            };
+            let Some((worker, _, free)) = chosen else {
+                continue;
             };
             *free -= 1;
             handed.entry(*worker).or_default().push(id);

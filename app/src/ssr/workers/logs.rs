@@ -36,18 +36,7 @@ pub async fn append(data_dir: &Path, workitem: i64, lines: &[String]) -> std::io
     }
     let mut text = String::new();
     for line in lines {
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.len() > MAX_LOG_LINE_BYTES {
-            let mut end = MAX_LOG_LINE_BYTES;
-            while !line.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.push_str(&line[..end]);
-            text.push_str(" [kiln: line cut]\n");
-        } else {
-            text.push_str(line);
-            text.push('\n');
-        }
+        push_line(&mut text, line);
     }
     let room = usize::try_from(MAX_LOG_BYTES - size).unwrap_or(usize::MAX);
     if text.len() > room {
@@ -66,6 +55,23 @@ pub async fn append(data_dir: &Path, workitem: i64, lines: &[String]) -> std::io
         .await?;
     file.write_all(text.as_bytes()).await?;
     file.flush().await
+}
+
+/// Appends `line` to `text` with its newline, without the line ending it came with, cut at
+/// [`MAX_LOG_LINE_BYTES`] (and marked so) when longer.
+pub fn push_line(text: &mut String, line: &str) {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.len() > MAX_LOG_LINE_BYTES {
+        let mut end = MAX_LOG_LINE_BYTES;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.push_str(&line[..end]);
+        text.push_str(" [kiln: line cut]\n");
+    } else {
+        text.push_str(line);
+        text.push('\n');
+    }
 }
 
 /// The last `max_bytes` of workitem `workitem`'s log (from a line start), or nothing.

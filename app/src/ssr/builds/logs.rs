@@ -1,0 +1,770 @@
+//! Build logs: what a build's steps print, with secrets masked, appended to the build's own
+//! file under the data directory, and read as it arrives for parsing progress, tasks, errors
+//! and warnings, which are stored with the build.
+//!
+//! Every frame of lines reaches the file at once. What the lines said reaches the database
+//! at most every [`WRITE_INTERVAL`] per build, in one transaction for all the frames since
+//! the last one, and whenever a step replies; viewers are told after each write. The file
+//! is the truth about the log's length: a server started again counts it from there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter,
+};
+use serde_json::Value;
+
+use super::log_reader::{self, LINE_INDEX_STRIDE};
+use crate::builds::bitbake_output::{self, Event, TaskState};
+use crate::configuration::MASK;
+use crate::error::AppError;
+use crate::live::Topic;
+use crate::ssr::entities::build_messages::{self, Entity as Messages};
+use crate::ssr::entities::build_tasks::{self, Column as TaskColumn};
+use crate::ssr::entities::builds::{Column, Entity as Builds};
+use crate::ssr::entities::workitems::Entity as Workitems;
+use crate::ssr::files::project_dir;
+use crate::ssr::live::LiveBus;
+use crate::ssr::workers::logs::push_line;
+use crate::ssr::{begin_write, db_error};
+use crate::types::ProjectId;
+use crate::workflow::engine::Outcome;
+
+/// The most bytes one build's log keeps; lines past it are dropped, with one notice.
+pub const MAX_BUILD_LOG_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The most errors and warnings stored for one build; the log keeps every one.
+pub const MAX_MESSAGES: i32 = 10_000;
+
+/// The longest error or warning text stored; the log has it whole.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+const FULL_NOTICE: &str = "[kiln] the build log reached its size limit; later lines are dropped";
+
+/// Workitems remembered before the cache starts over.
+const REMEMBERED: usize = 4096;
+
+/// Rows per insert statement, well under the databases' limits on bound values.
+const INSERT_CHUNK: usize = 256;
+
+/// How often, at most, what a build's log said is written to the database.
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where the log of build `number` of `project` lives.
+pub fn path(data_dir: &Path, project: i64, number: i32) -> PathBuf {
+    build_dir(data_dir, project, number).join("build.log")
+}
+
+/// Where the files of build `number` of `project` live.
+pub fn build_dir(data_dir: &Path, project: i64, number: i32) -> PathBuf {
+    project_dir(data_dir, ProjectId(project))
+        .join("builds")
+        .join(number.to_string())
+}
+
+/// The last lines of build `number` of `project`'s log, within its last `max_bytes` (from
+/// a line start), invalid UTF-8 shown as replacement characters; empty when it has none.
+pub async fn tail(
+    data_dir: &Path,
+    project: i64,
+    number: i32,
+    max_bytes: u64,
+) -> std::io::Result<Vec<String>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = match tokio::fs::File::open(path(data_dir, project, number)).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata().await?.len();
+    let start = size.saturating_sub(max_bytes);
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size - start).unwrap_or(0));
+    file.take(max_bytes).read_to_end(&mut bytes).await?;
+    let mut slice = bytes.as_slice();
+    if start > 0 {
+        slice = slice
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(&[][..], |i| &slice[i + 1..]);
+    }
+    Ok(String::from_utf8_lossy(slice)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A build whose log is being written, and how far it has got.
+struct Target {
+    build: i64,
+    project: i64,
+    number: i32,
+    secrets: Vec<String>,
+    /// The build was deleted: nothing more of it is written.
+    gone: AtomicBool,
+    written: tokio::sync::Mutex<Written>,
+}
+
+struct Written {
+    lines: i64,
+    bytes: i64,
+    /// Errors and warnings kept, written or not.
+    messages: i32,
+    /// The log reached its limit and says so: later lines are dropped.
+    full: bool,
+    /// What the lines not yet written to the database said.
+    pending: Reading,
+    /// The log's length the database holds.
+    stored_bytes: i64,
+    /// When the database was last written; `None`: not since this server started.
+    written_at: Option<Instant>,
+    /// A write of `pending` is on its way.
+    scheduled: bool,
+}
+
+/// Takes in build logs; cheap to clone. It remembers which workitems are steps of which
+/// build, so a line costs no lookup once its build is known.
+#[derive(Clone)]
+pub struct BuildLogs {
+    workitems: Arc<Mutex<HashMap<i64, Option<i64>>>>,
+    builds: Arc<Mutex<HashMap<i64, Arc<Target>>>>,
+    /// Told of every build whose log was written.
+    live: LiveBus,
+    /// The most bytes a log keeps.
+    limit: u64,
+}
+
+/// What [`BuildLogs::ingest`] took in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub build: i64,
+    pub project: i64,
+}
+
+impl BuildLogs {
+    /// Build logs that tell `live` of what they write.
+    pub fn new(live: LiveBus) -> Self {
+        Self::with_limit(live, MAX_BUILD_LOG_BYTES)
+    }
+
+    /// Build logs that keep at most `limit` bytes each.
+    pub fn with_limit(live: LiveBus, limit: u64) -> Self {
+        Self {
+            workitems: Default::default(),
+            builds: Default::default(),
+            live,
+            limit,
+        }
+    }
+
+    /// The build workitem `workitem` is a step of, if it is one.
+    pub async fn build_of(
+        &self,
+        db: &DatabaseConnection,
+        workitem: i64,
+    ) -> Result<Option<i64>, AppError> {
+        if let Some(known) = self
+            .workitems
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&workitem).copied())
+        {
+            return Ok(known);
+        }
+        let build = match Workitems::find_by_id(workitem)
+            .one(db)
+            .await
+            .map_err(db_error)?
+        {
+            Some(row) if row.participant == "build" => Builds::find()
+                .filter(Column::InstanceId.eq(row.instance_id))
+                .one(db)
+                .await
+                .map_err(db_error)?
+                .map(|b| b.id),
+            _ => None,
+        };
+        if let Ok(mut map) = self.workitems.lock() {
+            if map.len() >= REMEMBERED {
+                map.clear();
+            }
+            map.insert(workitem, build);
+        }
+        Ok(build)
+    }
+
+    async fn target(
+        &self,
+        db: &DatabaseConnection,
+        data_dir: &Path,
+        build: i64,
+    ) -> Result<Arc<Target>, AppError> {
+        if let Some(target) = self.builds.lock().ok().and_then(|m| m.get(&build).cloned()) {
+            return Ok(target);
+        }
+        let row = Builds::find_by_id(build)
+            .one(db)
+            .await
+            .map_err(db_error)?
+            .ok_or(AppError::NotFound)?;
+        let secrets = super::jobs::secrets(db, &row).await?;
+        let file_path = path(data_dir, row.project_id, row.number);
+        let full = ends_with_notice(&file_path).await;
+        let (lines, bytes) = log_reader::extent(&file_path).await.map_err(|error| {
+            tracing::error!(%error, build = row.id, "cannot read a build log's length");
+            AppError::Internal
+        })?;
+        let messages = Messages::find()
+            .filter(build_messages::Column::BuildId.eq(row.id))
+            .count(db)
+            .await
+            .map_err(db_error)?;
+        let target = Arc::new(Target {
+            build: row.id,
+            project: row.project_id,
+            number: row.number,
+            secrets,
+            gone: AtomicBool::new(false),
+            written: tokio::sync::Mutex::new(Written {
+                lines: i64::try_from(lines).unwrap_or(i64::MAX),
+                bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+                messages: i32::try_from(messages).unwrap_or(i32::MAX),
+                full,
+                pending: Reading::default(),
+                stored_bytes: row.log_bytes,
+                written_at: None,
+                scheduled: false,
+            }),
+        });
+        if let Ok(mut map) = self.builds.lock() {
+            if map.len() >= REMEMBERED {
+                map.clear();
+            }
+            map.insert(build, target.clone());
+        }
+        Ok(target)
+    }
+
+    /// `outcome`, a reply of a step of build `build`, with the build's secrets masked: an
+    /// error quotes the step's last output, and goes into the process's history.
+    pub async fn mask_outcome(
+        &self,
+        db: &DatabaseConnection,
+        data_dir: &Path,
+        build: i64,
+        outcome: Outcome,
+    ) -> Result<Outcome, AppError> {
+        let target = self.target(db, data_dir, build).await?;
+        // The build's page is up to date with its log before the step is over; a write
+        // that fails is tried again with the next lines, and must not change the reply.
+        if let Err(error) = self.write(db, &target).await {
+            tracing::warn!(%error, build, "cannot record what a build log said");
+        }
+        let secrets = &target.secrets;
+        Ok(match outcome {
+            Outcome::Error { message } => Outcome::Error {
+                message: mask(&message, secrets),
+            },
+            Outcome::Done { fields, command } => Outcome::Done {
+                fields: fields
+                    .into_iter()
+                    .map(|(name, value)| (name, mask_value(value, secrets)))
+                    .collect(),
+                command,
+            },
+        })
+    }
+
+    /// Forgets build `build` (it was deleted).
+    pub fn forget(&self, build: i64) {
+        if let Some(target) = self
+            .builds
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&build))
+        {
+            target.gone.store(true, Ordering::Relaxed);
+        }
+        if let Ok(mut map) = self.workitems.lock() {
+            map.retain(|_, b| *b != Some(build));
+        }
+    }
+
+    /// Takes in `lines` printed by workitem `workitem`: when it is a step of a build, they
+    /// are masked, appended to the build's log and read, and the build is returned. Lines
+    /// of other workitems are left to the caller.
+    pub async fn ingest(
+        &self,
+        db: &DatabaseConnection,
+        data_dir: &Path,
+        workitem: i64,
+        lines: &[String],
+    ) -> Result<Option<Ingested>, AppError> {
+        let Some(build) = self.build_of(db, workitem).await? else {
+            return Ok(None);
+        };
+        let target = match self.target(db, data_dir, build).await {
+            Ok(target) => target,
+            // Deleted while its step still printed.
+            Err(AppError::NotFound) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut written = target.written.lock().await;
+        let ingested = Ingested {
+            build,
+            project: target.project,
+        };
+        if written.full {
+            return Ok(Some(ingested));
+        }
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        let mut line_number = written.lines;
+        let mut messages = written.messages;
+        // Where every LINE_INDEX_STRIDE-th line starts, for reading the log by line.
+        let mut index = Vec::new();
+        let mut full = false;
+        let mut reading = std::mem::take(&mut written.pending);
+        let now = Utc::now();
+        for line in lines {
+            let masked = mask(line, &target.secrets);
+            let start = text.len();
+            if line_number % LINE_INDEX_STRIDE == 0 {
+                let offset = u64::try_from(written.bytes).unwrap_or(0) + start as u64;
+                index.extend_from_slice(&offset.to_le_bytes());
+            }
+            push_line(&mut text, &masked);
+            let room = self
+                .limit
+                .saturating_sub(u64::try_from(written.bytes).unwrap_or(u64::MAX))
+                .saturating_sub(text.len() as u64);
+            if room < FULL_NOTICE.len() as u64 + 1 {
+                text.truncate(start);
+                text.push_str(FULL_NOTICE);
+                text.push('\n');
+                line_number += 1;
+                full = true;
+                break;
+            }
+            line_number += 1;
+            let shown = text[start..].trim_end_matches('\n');
+            if let Some(event) = bitbake_output::read(shown) {
+                reading.take(event, line_number, now, &mut messages);
+            }
+        }
+        let file_path = path(data_dir, target.project, target.number);
+        let appended = append(file_path, text.as_bytes().to_vec(), index).await;
+        written.pending = reading;
+        appended.map_err(|error| {
+            tracing::error!(%error, build = target.build, "cannot write a build log");
+            AppError::Internal
+        })?;
+        written.lines = line_number;
+        written.bytes += i64::try_from(text.len()).unwrap_or(i64::MAX);
+        written.messages = messages;
+        written.full = full;
+        let due = written
+            .written_at
+            .is_none_or(|at| at.elapsed() >= WRITE_INTERVAL);
+        if due {
+            self.write_locked(db, &target, &mut written).await?;
+        } else if !written.scheduled {
+            written.scheduled = true;
+            let wait = written.written_at.map_or(Duration::ZERO, |at| {
+                WRITE_INTERVAL.saturating_sub(at.elapsed())
+            });
+            let (logs, db, target) = (self.clone(), db.clone(), target.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Err(error) = logs.write(&db, &target).await {
+                    tracing::warn!(%error, build = target.build, "cannot record what a build log said");
+                }
+            });
+        }
+        Ok(Some(ingested))
+    }
+
+    /// Writes what build `target`'s log said since the last write, if anything.
+    async fn write(&self, db: &DatabaseConnection, target: &Target) -> Result<(), AppError> {
+        let mut written = target.written.lock().await;
+        self.write_locked(db, target, &mut written).await
+    }
+
+    async fn write_locked(
+        &self,
+        db: &DatabaseConnection,
+        target: &Target,
+        written: &mut Written,
+    ) -> Result<(), AppError> {
+        written.scheduled = false;
+        if target.gone.load(Ordering::Relaxed) {
+            written.pending = Reading::default();
+            return Ok(());
+        }
+        if written.written_at.is_some()
+            && written.pending.is_empty()
+            && written.stored_bytes == written.bytes
+        {
+            return Ok(());
+        }
+        // On failure what was read stays pending for the next write.
+        written
+            .pending
+            .write(db, target, written.lines, written.bytes, Utc::now())
+            .await?;
+        written.pending = Reading::default();
+        written.stored_bytes = written.bytes;
+        written.written_at = Some(Instant::now());
+        self.live
+            .publish(Topic::Build(target.build), Some(target.project));
+        Ok(())
+    }
+}
+
+/// Whether the log at `file_path` ends with the notice that it is full.
+async fn ends_with_notice(file_path: &Path) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Ok(mut file) = tokio::fs::File::open(file_path).await else {
+        return false;
+    };
+    let tail = FULL_NOTICE.len() as u64 + 1;
+    let Ok(size) = file.metadata().await.map(|m| m.len()) else {
+        return false;
+    };
+    if size < tail
+        || file
+            .seek(std::io::SeekFrom::End(-(tail as i64)))
+            .await
+            .is_err()
+    {
+        return false;
+    }
+    let mut end = Vec::new();
+    file.read_to_end(&mut end).await.is_ok() && end == format!("{FULL_NOTICE}\n").as_bytes()
+}
+
+/// `line` with every secret replaced by the mask.
+fn mask(line: &str, secrets: &[String]) -> String {
+    let mut line = line.to_owned();
+    for secret in secrets {
+        if line.contains(secret.as_str()) {
+            line = line.replace(secret.as_str(), MASK);
+        }
+    }
+    line
+}
+
+/// `value` with every secret in its strings masked.
+fn mask_value(value: Value, secrets: &[String]) -> Value {
+    match value {
+        Value::String(text) => Value::String(mask(&text, secrets)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| mask_value(item, secrets))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(name, item)| (name, mask_value(item, secrets)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Appends `bytes` to the log at `file_path` and `index` to its index, on one blocking
+/// thread: a frame of lines costs one hand-over, not one per file operation.
+async fn append(file_path: PathBuf, bytes: Vec<u8>, index: Vec<u8>) -> std::io::Result<()> {
+    fn add(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        };
+        let mut file = match open() {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                open()?
+            }
+            other => other?,
+        };
+        file.write_all(bytes)
+    }
+    tokio::task::spawn_blocking(move || {
+        add(&file_path, &bytes)?;
+        if !index.is_empty() {
+            add(&log_reader::index_path(&file_path), &index)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// What lines said since they were last written to the database.
+#[derive(Default)]
+struct Reading {
+    parse_percent: Option<u8>,
+    running: Option<(u32, u32)>,
+    /// By recipe and task, what was seen of it.
+    tasks: BTreeMap<(String, String), TaskSeen>,
+    messages: Vec<(&'static str, String, i64)>,
+    errors: i32,
+    warnings: i32,
+}
+
+/// A task as lines since the last write showed it.
+struct TaskSeen {
+    version: String,
+    state: TaskState,
+    /// When it started, if it was seen starting.
+    started: Option<DateTime<Utc>>,
+    ended: Option<DateTime<Utc>>,
+}
+
+impl Reading {
+    /// Takes in `event` of line `line`, seen at `now`; an error or warning is kept while
+    /// `kept`, the build's count of them, is below [`MAX_MESSAGES`].
+    fn take(&mut self, event: Event, line: i64, now: DateTime<Utc>, kept: &mut i32) {
+        match event {
+            Event::Parsing { percent } => {
+                self.parse_percent = Some(Ord::max(self.parse_percent.unwrap_or(0), percent));
+            }
+            Event::Running { number, total } => self.running = Some((number, total)),
+            Event::Task(task) => {
+                let seen = self
+                    .tasks
+                    .entry((task.recipe, task.task))
+                    .or_insert(TaskSeen {
+                        version: String::new(),
+                        state: task.state,
+                        started: None,
+                        ended: None,
+                    });
+                seen.version = task.version;
+                seen.state = task.state;
+                if task.state == TaskState::Started {
+                    // Started again (the build was retried): it starts over.
+                    seen.started = Some(now);
+                    seen.ended = None;
+                } else {
+                    seen.ended = Some(now);
+                }
+            }
+            Event::Error(text) => {
+                self.errors += 1;
+                self.keep("error", &text, line, kept);
+            }
+            Event::Warning(text) => {
+                self.warnings += 1;
+                self.keep("warning", &text, line, kept);
+            }
+        }
+    }
+
+    fn keep(&mut self, level: &'static str, text: &str, line: i64, kept: &mut i32) {
+        if *kept < MAX_MESSAGES {
+            *kept += 1;
+            self.messages.push((level, cut(text), line));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parse_percent.is_none()
+            && self.running.is_none()
+            && self.tasks.is_empty()
+            && self.messages.is_empty()
+            && self.errors == 0
+            && self.warnings == 0
+    }
+
+    /// Writes what was read, with the log's length, in one transaction.
+    async fn write(
+        &self,
+        db: &DatabaseConnection,
+        target: &Target,
+        lines: i64,
+        bytes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let txn = begin_write(db).await?;
+        let mut update = Builds::update_many()
+            .col_expr(Column::LogLines, Expr::value(lines))
+            .col_expr(Column::LogBytes, Expr::value(bytes))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .col_expr(Column::Errors, Expr::col(Column::Errors).add(self.errors))
+            .col_expr(
+                Column::Warnings,
+                Expr::col(Column::Warnings).add(self.warnings),
+            );
+        if let Some(percent) = self.parse_percent {
+            update = update.col_expr(Column::ParsePercent, Expr::value(i16::from(percent)));
+        }
+        if let Some((number, total)) = self.running {
+            update = update
+                .col_expr(
+                    Column::TasksDone,
+                    Expr::value(i32::try_from(number).unwrap_or(i32::MAX)),
+                )
+                .col_expr(
+                    Column::TasksTotal,
+                    Expr::value(i32::try_from(total).unwrap_or(i32::MAX)),
+                );
+        }
+        update
+            .filter(Column::Id.eq(target.build))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        if !self.messages.is_empty() {
+            let rows =
+                self.messages
+                    .iter()
+                    .map(|(level, text, line)| build_messages::ActiveModel {
+                        build_id: Set(target.build),
+                        level: Set((*level).to_owned()),
+                        text: Set(text.clone()),
+                        line: Set(*line),
+                        ..Default::default()
+                    });
+            insert_chunks(&txn, rows.collect(), None).await?;
+        }
+        // Tasks seen starting take their start from here; the others keep the one they have.
+        let (restarted, ended): (Vec<_>, Vec<_>) = self
+            .tasks
+            .iter()
+            .map(|((recipe, task), seen)| {
+                let outcome = match seen.state {
+                    TaskState::Started => "started",
+                    TaskState::Succeeded => "succeeded",
+                    TaskState::Failed => "failed",
+                };
+                let row = build_tasks::ActiveModel {
+                    build_id: Set(target.build),
+                    recipe: Set(recipe.chars().take(255).collect()),
+                    version: Set(seen.version.chars().take(255).collect()),
+                    task: Set(task.chars().take(255).collect()),
+                    outcome: Set(outcome.to_owned()),
+                    started_at: Set(seen.started.or(seen.ended).unwrap_or(now)),
+                    ended_at: Set(seen.ended),
+                    ..Default::default()
+                };
+                (seen.started.is_some(), row)
+            })
+            .partition(|(started, _)| *started);
+        let key = [TaskColumn::BuildId, TaskColumn::Recipe, TaskColumn::Task];
+        for (rows, updated) in [
+            (
+                restarted,
+                &[
+                    TaskColumn::Outcome,
+                    TaskColumn::StartedAt,
+                    TaskColumn::EndedAt,
+                    TaskColumn::Version,
+                ][..],
+            ),
+            (ended, &[TaskColumn::Outcome, TaskColumn::EndedAt][..]),
+        ] {
+            let on_conflict = OnConflict::columns(key)
+                .update_columns(updated.iter().copied())
+                .to_owned();
+            let rows = rows.into_iter().map(|(_, row)| row).collect();
+            insert_chunks(&txn, rows, Some(&on_conflict)).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+/// Inserts `rows` a chunk at a time, each with `on_conflict` when given.
+async fn insert_chunks<A>(
+    conn: &impl ConnectionTrait,
+    rows: Vec<A>,
+    on_conflict: Option<&OnConflict>,
+) -> Result<(), AppError>
+where
+    A: sea_orm::ActiveModelTrait,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut insert = <A::Entity as EntityTrait>::insert_many(rows.by_ref().take(INSERT_CHUNK));
+        if let Some(on_conflict) = on_conflict {
+            insert = insert.on_conflict(on_conflict.clone());
+        }
+        insert
+            .exec_without_returning(conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_longest_first() {
+        let secrets = vec!["hunter22".to_owned(), "hunter2".to_owned()];
+        assert_eq!(
+            mask("token=hunter22 and hunter2", &secrets),
+            format!("token={MASK} and {MASK}")
+        );
+        assert_eq!(mask("nothing here", &secrets), "nothing here");
+    }
+
+    #[test]
+    fn a_batch_keeps_each_tasks_last_state_and_when_it_was_seen() {
+        let mut reading = Reading::default();
+        let start = Utc::now();
+        let mut kept = MAX_MESSAGES - 1;
+        for (n, line) in [
+            "NOTE: recipe busybox-1.36.1-r0: task do_compile: Started",
+            "NOTE: recipe busybox-1.36.1-r0: task do_compile: Succeeded",
+            "NOTE: recipe zlib-1.3-r0: task do_fetch: Started",
+            "NOTE: Running task 7 of 30 (/x/zlib_1.3.bb:do_fetch)",
+            "WARNING: Host distribution \"x\" has not been validated",
+            "Parsing recipes: 45% |####      | ETA:  0:00:10",
+            "ERROR: one too many to keep",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(event) = bitbake_output::read(line) {
+                let at = start + chrono::TimeDelta::seconds(n as i64);
+                reading.take(event, n as i64 + 1, at, &mut kept);
+            }
+        }
+        let busybox = &reading.tasks[&("busybox".into(), "do_compile".into())];
+        assert_eq!(
+            (busybox.version.as_str(), busybox.state),
+            ("1.36.1-r0", TaskState::Succeeded)
+        );
+        assert_eq!(busybox.started, Some(start));
+        assert_eq!(busybox.ended, Some(start + chrono::TimeDelta::seconds(1)));
+        let zlib = &reading.tasks[&("zlib".into(), "do_fetch".into())];
+        assert_eq!((zlib.state, zlib.ended), (TaskState::Started, None));
+        assert_eq!(reading.running, Some((7, 30)));
+        assert_eq!(reading.parse_percent, Some(45));
+        assert_eq!((reading.warnings, reading.errors), (1, 1));
+        // Only the first message fitted under the limit; both were counted.
+        assert_eq!(reading.messages.len(), 1);
+        assert_eq!(reading.messages[0].2, 5);
+        assert_eq!(kept, MAX_MESSAGES);
+    }
+}
