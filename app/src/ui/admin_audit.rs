@@ -61,7 +61,8 @@ pub fn AuditPage() -> impl IntoView {
         <Title text="Audit log" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match entries.await {
+                let entries = entries.await;
+                Unsuspend::new(move || match entries {
                     Ok(list) => view! {
                         <AdminTabs />
                         <FilterForm filter=filter() />
@@ -76,7 +77,7 @@ pub fn AuditPage() -> impl IntoView {
                     }
                     .into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
-                }
+                })
             })}
         </Suspense>
     }

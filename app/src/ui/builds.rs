@@ -454,10 +454,11 @@ pub fn BuildPage() -> impl IntoView {
         <Title text=move || format!("Build {} of {}", number(), slug()) />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match build.await {
+                let build = build.await;
+                Unsuspend::new(move || match build {
                     Ok(view) => view! { <LiveBuild first=view slug=slug() actions /> }.into_any(),
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
-                }
+                })
             })}
         </Suspense>
     }
@@ -540,10 +541,11 @@ fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView 
             {move || Suspend::new({
                 let slug = slug.clone();
                 async move {
-                    match latest.await {
+                    let latest = latest.await;
+                    Unsuspend::new(move || match latest {
                         Ok(view) => view! { <Build view slug actions /> }.into_any(),
                         Err(error) => view! { <ErrorPage error /> }.into_any(),
-                    }
+                    })
                 }
             })}
         </Transition>

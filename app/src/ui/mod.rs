@@ -1,4 +1,12 @@
 //! Pages and components, and the HTML shell the server renders them into.
+//!
+//! One rule keeps server rendering and hydration in step. Each resource and each
+//! `<Suspense>`/`<Transition>` takes the next number of the page's hydration counter, and the
+//! browser finds a resource's data by that number. While the server waits for a suspended
+//! view it may build a `Suspend`'s view more than once, the browser builds it once; a view
+//! built there that makes resources or boundaries of its own would shift every number after
+//! it. So a `Suspend` that builds such components returns them in an `Unsuspend`, which
+//! builds them once, when the view is really rendered.
 
 mod admin_audit;
 mod admin_groups;

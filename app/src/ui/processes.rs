@@ -223,7 +223,8 @@ pub fn DefinitionEditorPage() -> impl IntoView {
         <ProcessTabs />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match detail.await {
+                let detail = detail.await;
+                Unsuspend::new(move || match detail {
                     Ok((detail, can_edit, can_launch)) => {
                         let source = detail.as_ref().map_or_else(|| TEMPLATE.to_owned(), |d| d.source.clone());
                         let fields = detail.as_ref().map(|d| d.fields.clone()).unwrap_or_default();
@@ -244,7 +245,7 @@ pub fn DefinitionEditorPage() -> impl IntoView {
                         .into_any()
                     }
                     Err(error) => view! { <ErrorPage error /> }.into_any(),
-                }
+                })
             })}
         </Suspense>
     }

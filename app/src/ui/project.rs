@@ -75,11 +75,12 @@ pub fn ProjectPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match (loaded.await, section()) {
+                let loaded = loaded.await;
+                Unsuspend::new(move || match (loaded, section()) {
                     (Ok(project), Some(section)) => view! { <Project project section changes /> }.into_any(),
                     (Ok(_), None) => view! { <NotFound /> }.into_any(),
                     (Err(error), _) => view! { <ErrorPage error /> }.into_any(),
-                }
+                })
             })}
         </Suspense>
     }

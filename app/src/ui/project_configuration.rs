@@ -85,10 +85,11 @@ pub fn ConfigurationSection(project: ProjectView) -> impl IntoView {
             {move || {
                 let slug = slug.clone();
                 Suspend::new(async move {
-                    match loaded.await {
+                    let loaded = loaded.await;
+                    Unsuspend::new(move || match loaded {
                         Ok(view) => view! { <Configuration slug view edits /> }.into_any(),
                         Err(error) => view! { <ErrorPage error /> }.into_any(),
-                    }
+                    })
                 })
             }}
         </Suspense>
