@@ -2,7 +2,7 @@
 //! progress) and a build's page (summary, progress, errors, artifacts, tasks, log and
 //! snapshot; rebuild, cancel, hide and delete), both updating live.
 
-use super::forms::{ConfirmButton, Field, FormError, field_message, form_message};
+use super::forms::{ConfirmButton, Field, FormError, OpenQuestion, field_message, form_message};
 use super::live::use_live;
 use super::pagination::{Pagination, page_number};
 use super::processes::when;
@@ -481,6 +481,8 @@ fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView 
     let id = first.summary.id;
     let number = first.summary.number;
     let process = first.process;
+    // The build is shown again at each change; a question asked stays open meanwhile.
+    OpenQuestion::provide();
     let build_live = use_live(move || Some(Topic::Build(id)));
     let process_live = use_live(move || process.map(Topic::Process));
     let latest = Resource::new(

@@ -66,6 +66,17 @@ pub fn FormError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView
     }
 }
 
+/// The question a [`ConfirmButton`] has open. A page that builds its buttons again as it
+/// follows live changes provides one, so that a question stays open across a refresh.
+#[derive(Clone, Copy)]
+pub struct OpenQuestion(pub RwSignal<Option<String>>);
+
+impl OpenQuestion {
+    pub fn provide() {
+        provide_context(Self(RwSignal::new(None)));
+    }
+}
+
 /// A button that asks before it acts: the first press shows the question with
 /// "Confirm" and "Cancel"; only "Confirm" runs `on_confirm`.
 #[component]
@@ -74,16 +85,25 @@ pub fn ConfirmButton(
     question: String,
     on_confirm: Callback<()>,
 ) -> impl IntoView {
-    let asking = RwSignal::new(false);
+    let open = use_context::<OpenQuestion>()
+        .map_or_else(|| RwSignal::new(None), |OpenQuestion(open)| open);
+    let asking = {
+        let question = question.clone();
+        move || open.with(|open| open.as_deref() == Some(question.as_str()))
+    };
+    let ask = {
+        let question = question.clone();
+        move |_| open.set(Some(question.clone()))
+    };
     view! {
         <Show
-            when=move || asking.get()
-            fallback=move || view! { <button type="button" on:click=move |_| asking.set(true)>{label}</button> }
+            when=asking
+            fallback=move || view! { <button type="button" on:click=ask.clone()>{label}</button> }
         >
             <span class="confirm" role="group" aria-label=question.clone()>
                 <span>{question.clone()}</span>
-                <button type="button" class="danger" on:click=move |_| { asking.set(false); on_confirm.run(()); }>"Confirm"</button>
-                <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+                <button type="button" class="danger" on:click=move |_| { open.set(None); on_confirm.run(()); }>"Confirm"</button>
+                <button type="button" on:click=move |_| open.set(None)>"Cancel"</button>
             </span>
         </Show>
     }
