@@ -408,12 +408,7 @@ pub async fn set_build_workflow(
     serve(|ctx| async move {
         let (_, project) =
             projects::authorize(&ctx, &project, Action::Project(Permission::Configure)).await?;
-        if project.archived_at.is_some() {
-            return Err(AppError::invalid(
-                "build_definition",
-                "This project is archived; unarchive it to change how it builds.",
-            ));
-        }
+        project.refuse_if_archived("build_definition", "change how it builds")?;
         let name = match definition.trim() {
             "" | crate::builds::BUILD_DEFINITION => None,
             name => Some(name),
@@ -438,12 +433,7 @@ pub async fn set_build_directory(
         let (_, project) =
             projects::authorize(&ctx, &project, Action::Project(Permission::View)).await?;
         ctx.authorize(Action::ConfigureInstance).await?;
-        if project.archived_at.is_some() {
-            return Err(AppError::invalid(
-                "build_directory",
-                "This project is archived; unarchive it to change how it builds.",
-            ));
-        }
+        project.refuse_if_archived("build_directory", "change how it builds")?;
         let directory = crate::builds::parse_build_directory(&directory)
             .map_err(|message| AppError::invalid("build_directory", message))?;
         builds::set_directory(&ctx.state.db, &ctx.actor(), &project, directory).await

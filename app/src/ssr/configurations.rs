@@ -203,16 +203,6 @@ pub async fn history(
     paginate(conn, select, page, REVISIONS_PER_PAGE).await
 }
 
-fn refuse_if_archived(project: &Project) -> Result<(), AppError> {
-    if project.archived_at.is_some() {
-        return Err(AppError::invalid(
-            "project",
-            "The project is archived; restore it before changing its configuration.",
-        ));
-    }
-    Ok(())
-}
-
 /// Stores `config` as the project's next revision, with its audit row, in `conn` (a
 /// transaction). A configuration equal to the current one stores nothing.
 pub async fn store(
@@ -286,7 +276,7 @@ pub async fn change(
     project: &Project,
     change: Change,
 ) -> Result<Option<u32>, AppError> {
-    refuse_if_archived(project)?;
+    project.refuse_if_archived("project", "change its configuration")?;
     let txn = begin_write(db).await?;
     let (config, _) = current(&txn, project).await?;
     let (next, summary) = config.apply(change)?;
@@ -304,7 +294,7 @@ pub async fn restore(
     number: u32,
     restore_infrastructure: bool,
 ) -> Result<Option<u32>, AppError> {
-    refuse_if_archived(project)?;
+    project.refuse_if_archived("project", "change its configuration")?;
     let txn = begin_write(db).await?;
     let (current_config, _) = current(&txn, project).await?;
     let mut restored = revision(&txn, project, number).await?;

@@ -185,12 +185,7 @@ pub async fn start(
     project: &Project,
     rebuild_of: Option<&builds::Model>,
 ) -> Result<builds::Model, AppError> {
-    if project.archived_at.is_some() {
-        return Err(AppError::invalid(
-            "project",
-            "This project is archived; unarchive it to build.",
-        ));
-    }
+    project.refuse_if_archived("project", "build")?;
     let txn = begin_write(db).await?;
     let snapshot = match rebuild_of {
         Some(earlier) => {

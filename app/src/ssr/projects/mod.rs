@@ -29,6 +29,18 @@ impl Project {
     pub fn other_permissions(&self) -> Permissions {
         Permissions::from_bits(self.other_permissions)
     }
+
+    /// Refuses a change to an archived project: `field` is the input the change came
+    /// from, `to` what the user meant to do ("build", "change its configuration").
+    pub fn refuse_if_archived(&self, field: &str, to: &str) -> Result<(), AppError> {
+        match self.archived_at {
+            Some(_) => Err(AppError::invalid(
+                field,
+                format!("The project is archived; restore it to {to}."),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The project at `slug`; a slug that is not well-formed cannot name one, so it is not found.
