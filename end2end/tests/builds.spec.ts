@@ -1,8 +1,9 @@
 // Builds in a real browser: the demo project (built with the shipped fake-bitbake by the
 // embedded worker) started from its Builds tab, followed live on the build page to success,
 // and its image downloaded; a failing build with its failed task and error, hidden, shown
-// again and deleted; a viewer without `download` refused the artifact; a shared build
-// directory set on the configuration page.
+// again and deleted; a viewer without `download` refused the artifact; a running build
+// whose open task table, sort and confirmation last through its live changes, cancelled;
+// a shared build directory set on the configuration page.
 import { expect, test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -197,6 +198,55 @@ test('a failing build shows its failed task; it is hidden, shown again and delet
   await expect(page).toHaveURL(new RegExp(`/projects/${slug}/builds$`));
   await expect(page.getByRole('heading', { name: 'No builds yet' })).toBeVisible();
   expect((await page.request.get(artifactUrl)).status()).toBe(404);
+});
+
+test('a running build keeps the reader\'s open table, sort and question while it changes, and stops when cancelled', async ({ page }) => {
+  test.setTimeout(120_000);
+  const slug = unique('running');
+  await logIn(page, 'admin', adminPassword);
+  await call(page, 'create_project', { name: slug, slug, description: '' });
+  await call(page, 'save_basics', {
+    slug,
+    release: 'scarthgap',
+    machine: 'qemux86-64',
+    distro: 'poky',
+    image_targets: 'core-image-minimal',
+    packages: '',
+  });
+  await call(page, 'set_variable', { slug, name: 'FAKE_BITBAKE_TASK_MS', kind: 'string', value: '300', secret: 'false' });
+  await call(page, 'save_definition', { project: slug, source: FAKE_BUILD });
+  await call(page, 'start_build', { project: slug });
+
+  await page.goto(`/projects/${slug}/builds/1`);
+  await hydrated(page);
+  const state = page.locator('dd [data-state]');
+  await expect(state).toHaveText('building', { timeout: 60_000 });
+  const progress = page.locator('.progress-line .hint').first();
+  await expect(progress).toHaveText(/^task [1-9]\d* of \d+$/, { timeout: 20_000 });
+
+  // Opened, sorted and asked while it runs...
+  await page.getByText(/^Tasks \(/).click();
+  const tasks = page.locator('details.tasks');
+  await expect(tasks.locator('tbody tr').first()).toBeVisible();
+  await tasks.getByRole('group', { name: 'Sort tasks by' }).getByRole('button', { name: 'Duration' }).click();
+  await page.getByRole('button', { name: 'Cancel build' }).click();
+  const question = page.getByRole('group', { name: /^Cancel build #1\?/ });
+  await expect(question).toBeVisible();
+
+  // ...all of it stays through the page's live changes.
+  const seen = await progress.textContent();
+  await expect(progress).not.toHaveText(seen!, { timeout: 20_000 });
+  const rows = await tasks.locator('tbody tr').count();
+  await expect(tasks.locator('tbody tr')).not.toHaveCount(rows, { timeout: 20_000 });
+  await expect(tasks).toHaveAttribute('open', '');
+  await expect(tasks.getByRole('button', { name: 'Duration' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(question).toBeVisible();
+
+  // Confirmed, the build stops, and the page says so.
+  await question.getByRole('button', { name: 'Confirm' }).click();
+  await expect(state).toHaveText('cancelled', { timeout: 30_000 });
+  await expect(page.getByText('stopping…')).toHaveCount(0, { timeout: 30_000 });
+  await expect(page.getByRole('button', { name: 'Cancel build' })).toHaveCount(0);
 });
 
 test('an administrator gives a project a shared build directory, and a bad one is refused', async ({ page }) => {

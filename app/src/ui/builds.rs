@@ -17,6 +17,7 @@ use crate::builds::{
     BuildView, BuildWorkflow,
 };
 use crate::configuration::LayerSource;
+use crate::error::AppError;
 use crate::live::Topic;
 use crate::types::{Page, ProjectView};
 use leptos::prelude::*;
@@ -475,15 +476,63 @@ struct Actions {
     delete: ServerAction<DeleteBuild>,
 }
 
+/// What the reader opened or chose on a build's page. The page builds the build's part
+/// again at each live change of the build; these outlive that.
+#[derive(Clone, Copy)]
+struct Reading {
+    warnings_open: RwSignal<bool>,
+    tasks_open: RwSignal<bool>,
+    task_order: RwSignal<TaskOrder>,
+    /// Every task, read in the browser once the task table is opened, and again at each
+    /// change of the build after that.
+    tasks: LocalResource<Result<Option<Vec<BuildTask>>, AppError>>,
+}
+
+impl Reading {
+    fn new(slug: String, number: i32, build_live: Signal<u64>) -> Self {
+        let tasks_open = RwSignal::new(false);
+        let tasks = LocalResource::new(move || {
+            let wanted = tasks_open.get().then(|| {
+                build_live.track();
+                slug.clone()
+            });
+            async move {
+                match wanted {
+                    Some(slug) => read_build_tasks(slug, number).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        });
+        Self {
+            warnings_open: RwSignal::new(false),
+            tasks_open,
+            task_order: RwSignal::new(TaskOrder::Started),
+            tasks,
+        }
+    }
+}
+
+/// Keeps `open` in step with the `<details>` element a toggle event came from.
+fn follow_toggle(open: RwSignal<bool>) -> impl Fn(leptos::ev::Event) + Copy {
+    move |ev| {
+        let now = event_target::<leptos::web_sys::HtmlDetailsElement>(&ev).open();
+        if now != open.get_untracked() {
+            open.set(now);
+        }
+    }
+}
+
 /// The build page, read again whenever the build or its process changes.
 #[component]
 fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView {
     let id = first.summary.id;
     let number = first.summary.number;
     let process = first.process;
-    // The build is shown again at each change; a question asked stays open meanwhile.
+    // The build is shown again at each change; a question asked stays open meanwhile, as
+    // do the sections opened and the order chosen.
     OpenQuestion::provide();
     let build_live = use_live(move || Some(Topic::Build(id)));
+    let reading = Reading::new(slug.clone(), number, build_live);
     let process_live = use_live(move || process.map(Topic::Process));
     let latest = Resource::new(
         {
@@ -536,7 +585,7 @@ fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView 
     let log_file = format!("/projects/{slug}/builds/{number}/build.log");
     let fallback = {
         let slug = slug.clone();
-        move || view! { <Build view=first.clone() slug=slug.clone() actions /> }
+        move || view! { <Build view=first.clone() slug=slug.clone() actions reading /> }
     };
     view! {
         <Transition fallback>
@@ -545,7 +594,7 @@ fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView 
                 async move {
                     let latest = latest.await;
                     Unsuspend::new(move || match latest {
-                        Ok(view) => view! { <Build view slug actions /> }.into_any(),
+                        Ok(view) => view! { <Build view slug actions reading /> }.into_any(),
                         Err(error) => view! { <ErrorPage error /> }.into_any(),
                     })
                 }
@@ -570,7 +619,7 @@ fn LiveBuild(first: BuildView, slug: String, actions: Actions) -> impl IntoView 
 }
 
 #[component]
-fn Build(view: BuildView, slug: String, actions: Actions) -> impl IntoView {
+fn Build(view: BuildView, slug: String, actions: Actions, reading: Reading) -> impl IntoView {
     let summary = view.summary.clone();
     let number = summary.number;
     let over = summary.state.is_over();
@@ -588,7 +637,6 @@ fn Build(view: BuildView, slug: String, actions: Actions) -> impl IntoView {
     let pinned = summary.pinned;
     let archived = summary.archived;
     let for_artifacts = slug.clone();
-    let for_tasks = slug.clone();
     let log_base = format!("/projects/{slug}/builds/{number}/log");
     let log_base_w = log_base.clone();
     let errors: Vec<_> = view
@@ -689,13 +737,14 @@ fn Build(view: BuildView, slug: String, actions: Actions) -> impl IntoView {
             </section>
         })}
         {(!warnings.is_empty()).then(|| view! {
-            <details class="card warnings">
+            <details class="card warnings" open=move || reading.warnings_open.get()
+                on:toggle=follow_toggle(reading.warnings_open)>
                 <summary>{format!("Warnings ({})", summary.warnings)}</summary>
                 <ul>{warnings.into_iter().map(|m| view! { <li><pre>{m.text}</pre><a class="hint" href=format!("{log_base_w}?line={}#L{}", m.line, m.line)>{format!("log line {}", m.line)}</a></li> }).collect_view()}</ul>
             </details>
         })}
         <Artifacts view=view.clone() slug=for_artifacts />
-        <Tasks slug=for_tasks number count=view.task_count failed=view.failed_tasks.clone() />
+        <Tasks count=view.task_count failed=view.failed_tasks.clone() reading />
         <SnapshotCard view=view.clone() />
     }
 }
@@ -752,18 +801,8 @@ enum TaskOrder {
 /// The build's task table: its failed tasks at once, every task when opened (loaded then,
 /// so a build of thousands of tasks keeps its page light), sortable by each column.
 #[component]
-fn Tasks(slug: String, number: i32, count: u64, failed: Vec<BuildTask>) -> impl IntoView {
-    let opened = RwSignal::new(false);
-    let order = RwSignal::new(TaskOrder::Started);
-    let all = Resource::new(
-        move || opened.get().then(|| (slug.clone(), number)),
-        |wanted| async move {
-            match wanted {
-                Some((slug, number)) => read_build_tasks(slug, number).await.map(Some),
-                None => Ok(None),
-            }
-        },
-    );
+fn Tasks(count: u64, failed: Vec<BuildTask>, reading: Reading) -> impl IntoView {
+    let order = reading.task_order;
     // Sorting sits above the table: on a phone the table's header row is not shown.
     let sorter = move || {
         let choice = move |label: &'static str, by: TaskOrder| {
@@ -833,22 +872,24 @@ fn Tasks(slug: String, number: i32, count: u64, failed: Vec<BuildTask>) -> impl 
                 </section>
             }
         })}
-        <details class="card tasks" on:toggle=move |_| opened.set(true)>
+        <details class="card tasks" open=move || reading.tasks_open.get()
+            on:toggle=follow_toggle(reading.tasks_open)>
             <summary>{format!("Tasks ({count})")}</summary>
             {if count == 0 {
                 view! { <p class="hint">"No tasks have run yet."</p> }.into_any()
             } else {
-                view! {
-                    <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                        {move || Suspend::new(async move {
-                            match all.await {
-                                Ok(Some(tasks)) => view! { {sorter()} {table(tasks)} }.into_any(),
-                                Ok(None) => ().into_any(),
-                                Err(error) => view! { <ErrorPage error /> }.into_any(),
-                            }
-                        })}
-                    </Transition>
-                }.into_any()
+                // Read without a boundary: the table shown stays until the next reading
+                // replaces it, where a boundary built with the page would show "Loading…"
+                // at each change.
+                (move || match reading.tasks.get() {
+                    Some(Ok(Some(tasks))) => view! { {sorter()} {table(tasks)} }.into_any(),
+                    None if reading.tasks_open.get() => {
+                        view! { <p class="loading">"Loading…"</p> }.into_any()
+                    }
+                    Some(Ok(None)) | None => ().into_any(),
+                    Some(Err(error)) => view! { <ErrorPage error /> }.into_any(),
+                })
+                .into_any()
             }}
         </details>
     }
