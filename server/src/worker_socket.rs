@@ -2,6 +2,7 @@
 //! and carries its heartbeats, log lines, progress and replies to the services.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::live::Topic;
@@ -21,9 +22,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::EntityTrait;
+use tokio::task::JoinSet;
 
 /// Replies of one connection being written at once; beyond them the connection reads no
 /// further frames until one is answered.
@@ -190,12 +191,12 @@ async fn serve(state: AppState, mut socket: WebSocket, token: Option<i64>, addr:
             .filter(|a| !kept.contains(a))
             .map(|&attempt| ServerFrame::Retract { attempt }),
     );
-    let connection = Connection {
+    let connection = Arc::new(Connection {
         state: state.clone(),
         worker: row.id,
         name: row.name.clone(),
         instances: Default::default(),
-    };
+    });
     let reason = connection.run(socket, outbox, welcome).await;
     state.workers.detach(row.id, serial);
     if let Err(error) = registry::disconnected(&state.db, row.id).await {
@@ -280,7 +281,7 @@ impl Connection {
 
     /// Serves the connection until it ends; returns why it ended.
     async fn run(
-        &self,
+        self: &Arc<Self>,
         socket: WebSocket,
         mut outbox: tokio::sync::mpsc::Receiver<Outgoing>,
         welcome: Vec<ServerFrame>,
@@ -293,9 +294,12 @@ impl Connection {
         }
         // A worker silent for a whole lease is gone.
         let silence = self.state.workers.lease;
-        // Replies being written: the connection reads on meanwhile, so that a worker's
-        // replies are written together with other workers' rather than one after another.
-        let mut replying = FuturesUnordered::new();
+        // Replies being written, each a task of its own: the connection reads on meanwhile,
+        // so that a worker's replies are written together with other workers' rather than
+        // one after another. Being tasks, they go on while this loop awaits other work: a
+        // reply polled only from here would keep the database connection it holds while the
+        // loop waits for one, and a few such connections starve the pool.
+        let mut replying = JoinSet::new();
         loop {
             tokio::select! {
                 incoming = tokio::time::timeout(silence, stream.next()), if replying.len() < MAX_REPLYING => {
@@ -325,14 +329,15 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => continue,
                     };
                     if let WorkerFrame::Reply { attempt, outcome } = frame {
-                        replying.push(self.reply(attempt, outcome));
+                        let connection = Arc::clone(self);
+                        replying.spawn(async move { connection.reply(attempt, outcome).await });
                     } else if let Err(reason) = self.handle(frame).await {
                         let _ = sink.send(close(close_code::POLICY, &reason)).await;
                         return reason;
                     }
                 }
-                Some(answer) = replying.next(), if !replying.is_empty() => {
-                    if let Some(answer) = answer
+                Some(answer) = replying.join_next(), if !replying.is_empty() => {
+                    if let Ok(Some(answer)) = answer
                         && sink.send(text(&answer)).await.is_err()
                     {
                         return "the connection failed".into();
