@@ -33,6 +33,23 @@ process:
       params: { step: collect, on_worker: "\${build_worker}" }
 `;
 
+/** Creates project `slug` building with fake-bitbake, its settings given as `variables`. */
+async function createFakeProject(page: Page, slug: string, variables: Record<string, string>) {
+  await call(page, 'create_project', { name: slug, slug, description: '' });
+  await call(page, 'save_basics', {
+    slug,
+    release: 'scarthgap',
+    machine: 'qemux86-64',
+    distro: 'poky',
+    image_targets: 'core-image-minimal',
+    packages: '',
+  });
+  for (const [name, value] of Object.entries(variables)) {
+    await call(page, 'set_variable', { slug, name, kind: 'string', value, secret: 'false' });
+  }
+  await call(page, 'save_definition', { project: slug, source: FAKE_BUILD });
+}
+
 /** Waits until the page has hydrated: before that its buttons do nothing. */
 async function hydrated(page: Page) {
   await expect(page.locator('body[data-hydrated]')).toBeAttached();
@@ -110,22 +127,10 @@ test('a failing build shows its failed task; it is hidden, shown again and delet
   const viewer = unique('viewer');
   const password = 'builds-test-password';
   await logIn(page, 'admin', adminPassword);
-  await call(page, 'create_project', { name: slug, slug, description: '' });
-  await call(page, 'save_basics', {
-    slug,
-    release: 'scarthgap',
-    machine: 'qemux86-64',
-    distro: 'poky',
-    image_targets: 'core-image-minimal',
-    packages: '',
+  await createFakeProject(page, slug, {
+    FAKE_BITBAKE_TASK_MS: '10',
+    FAKE_BITBAKE_FAIL: 'busybox:do_compile',
   });
-  for (const [name, value] of [
-    ['FAKE_BITBAKE_TASK_MS', '10'],
-    ['FAKE_BITBAKE_FAIL', 'busybox:do_compile'],
-  ]) {
-    await call(page, 'set_variable', { slug, name, kind: 'string', value, secret: 'false' });
-  }
-  await call(page, 'save_definition', { project: slug, source: FAKE_BUILD });
 
   await page.goto(`/projects/${slug}/builds`);
   await expect(page.getByRole('heading', { name: 'No builds yet' })).toBeVisible();
@@ -204,17 +209,7 @@ test('a running build keeps the reader\'s open table, sort and question while it
   test.setTimeout(120_000);
   const slug = unique('running');
   await logIn(page, 'admin', adminPassword);
-  await call(page, 'create_project', { name: slug, slug, description: '' });
-  await call(page, 'save_basics', {
-    slug,
-    release: 'scarthgap',
-    machine: 'qemux86-64',
-    distro: 'poky',
-    image_targets: 'core-image-minimal',
-    packages: '',
-  });
-  await call(page, 'set_variable', { slug, name: 'FAKE_BITBAKE_TASK_MS', kind: 'string', value: '300', secret: 'false' });
-  await call(page, 'save_definition', { project: slug, source: FAKE_BUILD });
+  await createFakeProject(page, slug, { FAKE_BITBAKE_TASK_MS: '300' });
   await call(page, 'start_build', { project: slug });
 
   await page.goto(`/projects/${slug}/builds/1`);
