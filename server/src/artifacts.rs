@@ -7,7 +7,7 @@ use app::error::AppError;
 use app::ssr::builds::artifacts::{self, MAX_ARTIFACT_BYTES, Upload, Uploader};
 use app::ssr::policy::{Action, Object};
 use app::ssr::projects;
-use app::ssr::request::{RequestContext, Visitor};
+use app::ssr::request::Visitor;
 use app::ssr::state::AppState;
 use app::ssr::workers::protocol::Attempt;
 use app::ssr::workers::tokens;
@@ -24,15 +24,11 @@ use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use crate::plain_routes::{context, error_response};
 use crate::worker_socket::bearer;
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, message.into()).into_response()
-}
-
-fn error_response(error: &AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    refuse(status, error.to_string())
 }
 
 /// What a worker says of the file it sends.
@@ -244,11 +240,7 @@ pub async fn download(
     Path((slug, number, id)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    let ctx = RequestContext {
-        state,
-        visitor,
-        session: None,
-    };
+    let ctx = context(state, visitor);
     let found = async {
         let (Ok(number), Ok(id)) = (number.parse::<i32>(), id.parse::<i64>()) else {
             return Err(AppError::NotFound);

@@ -10,9 +10,11 @@ use app::ssr::state::AppState;
 use app::types::{AuditEntry, AuditFilter};
 use axum::Extension;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+
+use crate::plain_routes::{context, error_response};
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,18 +36,10 @@ pub async fn export(
     Extension(visitor): Extension<Visitor>,
     Query(params): Query<ExportParams>,
 ) -> Response {
-    let ctx = RequestContext {
-        state,
-        visitor,
-        session: None,
-    };
+    let ctx = context(state, visitor);
     match entries(&ctx, &params.filter).await {
         Ok(entries) => download(params.format, &entries),
-        Err(error) => {
-            let status =
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, error.to_string()).into_response()
-        }
+        Err(error) => error_response(&error),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod engine_bench;
 pub mod health;
 pub mod live_socket;
+pub mod plain_routes;
 pub mod process_cli;
 pub mod project_cli;
 pub mod project_transfer;

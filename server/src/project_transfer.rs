@@ -2,30 +2,19 @@
 //! works without JavaScript and sends the browser on to the new project (or back to the
 //! form with the reason it was refused).
 
+use app::api::projects::access;
 use app::error::AppError;
 use app::ssr::policy::Action;
 use app::ssr::project_file::{self, PROJECT_FILE_MAX_BYTES};
-use app::ssr::projects;
-use app::ssr::request::{RequestContext, Visitor};
+use app::ssr::request::Visitor;
 use app::ssr::state::AppState;
 use app::types::Permission;
 use axum::Extension;
+
+use crate::plain_routes::{context, error_response};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-
-fn context(state: AppState, visitor: Visitor) -> RequestContext {
-    RequestContext {
-        state,
-        visitor,
-        session: None,
-    }
-}
-
-fn error_response(error: &AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, error.to_string()).into_response()
-}
 
 /// `GET /export/{slug}`: the project file, for anyone who may view the project.
 pub async fn export(
@@ -35,14 +24,8 @@ pub async fn export(
 ) -> Response {
     let ctx = context(state, visitor);
     let result = async {
-        let project = projects::by_slug(&ctx.state.db, &slug).await?;
-        let user = ctx.visitor.user.as_ref().map(|u| u.id);
-        let object = app::ssr::policy::Object::Project(
-            projects::facts(&ctx.state.db, &project, user).await?,
-        );
-        let view = Action::Project(Permission::View);
-        ctx.authorize_on(object, view, view, "project", &project.id.to_string())
-            .await?;
+        let (_, project) =
+            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
         let text = project_file::export(&ctx.state.db, &project).await?;
         Ok::<_, AppError>((project.slug, text))
     }

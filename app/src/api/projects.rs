@@ -9,7 +9,7 @@ use leptos::prelude::*;
 pub const PROJECT_AUDIT_PER_PAGE: u64 = 25;
 
 #[cfg(feature = "ssr")]
-pub(crate) mod access {
+pub mod access {
     use crate::error::AppError;
     use crate::ssr::policy::{Action, Object};
     use crate::ssr::projects::{self, Project};
