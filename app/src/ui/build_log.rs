@@ -1,6 +1,7 @@
 //! A build's whole log in the browser: a stretch of lines at a time (opening at the end,
 //! following it live there), paging, going to a line, server-side search and the download.
 
+use super::builds::use_build_address;
 use super::live::use_live;
 use super::status::ErrorPage;
 use crate::api::builds::{read_build, read_build_log, search_build_log};
@@ -10,7 +11,7 @@ use crate::url::encode_component;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// Lines shown at a time.
 const PAGE_LINES: u64 = 500;
@@ -20,16 +21,8 @@ const CONTEXT_LINES: u64 = 20;
 
 #[component]
 pub fn BuildLogPage() -> impl IntoView {
-    let params = use_params_map();
+    let (slug, number) = use_build_address();
     let query = use_query_map();
-    let slug = move || params.read().get("slug").unwrap_or_default();
-    let number = move || {
-        params
-            .read()
-            .get("number")
-            .and_then(|n| n.parse::<i32>().ok())
-            .unwrap_or(0)
-    };
     let number_query = move |name: &str| {
         query
             .read()

@@ -427,9 +427,13 @@ pub fn BuildTable(
     .into_any()
 }
 
-/// A build's page, at `/projects/:slug/builds/:number`.
-#[component]
-pub fn BuildPage() -> impl IntoView {
+/// The project slug and build number of the route a build's pages are at
+/// (`/projects/:slug/builds/:number...`); a number that is not one reads as 0, which no
+/// build has.
+pub fn use_build_address() -> (
+    impl Fn() -> String + Copy + Send + Sync + 'static,
+    impl Fn() -> i32 + Copy + Send + Sync + 'static,
+) {
     let params = use_params_map();
     let slug = move || params.read().get("slug").unwrap_or_default();
     let number = move || {
@@ -439,6 +443,13 @@ pub fn BuildPage() -> impl IntoView {
             .and_then(|n| n.parse::<i32>().ok())
             .unwrap_or(0)
     };
+    (slug, number)
+}
+
+/// A build's page, at `/projects/:slug/builds/:number`.
+#[component]
+pub fn BuildPage() -> impl IntoView {
+    let (slug, number) = use_build_address();
     let actions = Actions {
         rebuild: ServerAction::new(),
         cancel: ServerAction::new(),
