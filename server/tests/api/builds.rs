@@ -1157,6 +1157,41 @@ async fn a_project_chooses_the_workflow_its_builds_run(app: TestApp) {
         ok(&admin, "read_build_workflow", &[("project", "chosen")]).await["current"],
         "standard-build"
     );
+
+    // An archived project neither builds nor changes how it builds, until it is restored.
+    ok(
+        &admin,
+        "archive_project",
+        &[("slug", "chosen"), ("archived", "true")],
+    )
+    .await;
+    let refused = admin.call("start_build", &[("project", "chosen")]).await;
+    assert_invalid(refused, "project").await;
+    let refused = admin
+        .call(
+            "set_build_workflow",
+            &[("project", "chosen"), ("definition", "quick-build")],
+        )
+        .await;
+    assert_invalid(refused, "build_definition").await;
+    let refused = admin
+        .call(
+            "set_build_directory",
+            &[("project", "chosen"), ("directory", "/srv/build")],
+        )
+        .await;
+    assert_invalid(refused, "build_directory").await;
+    assert_eq!(
+        ok(&admin, "read_build_workflow", &[("project", "chosen")]).await["current"],
+        "standard-build"
+    );
+    ok(&admin, "archive_project", &[("slug", "chosen")]).await;
+    ok(
+        &admin,
+        "set_build_workflow",
+        &[("project", "chosen"), ("definition", "quick-build")],
+    )
+    .await;
 }
 
 /// Administrators give a project one build directory: its builds run there one at a time,
