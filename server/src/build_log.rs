@@ -1,10 +1,9 @@
 //! A build's whole log over HTTP, for anyone who may view the build: streamed, with Range
 //! requests answered, saved as `PROJECT-build-NUMBER.log`.
 
-use app::api::projects::access;
+use app::api::builds::access;
 use app::error::AppError;
 use app::ssr::builds::logs;
-use app::ssr::policy::Action;
 use app::ssr::request::Visitor;
 use app::ssr::state::AppState;
 use app::types::Permission;
@@ -27,10 +26,7 @@ pub async fn download(
         let Ok(number) = number.parse::<i32>() else {
             return Err(AppError::NotFound);
         };
-        let db = &ctx.state.db;
-        let (_, project) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
-        let build = app::ssr::builds::by_number(db, &project, number).await?;
+        let (_, project, build) = access::build(&ctx, &slug, number, Permission::View).await?;
         let path = logs::path(&ctx.state.data_dir, project.id, build.number);
         Ok::<_, AppError>((path, format!("{}-build-{}.log", project.slug, build.number)))
     }

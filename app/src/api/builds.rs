@@ -10,7 +10,7 @@ use crate::types::Page;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-pub(crate) mod access {
+pub mod access {
     use crate::api::projects::access as projects;
     use crate::error::AppError;
     use crate::ssr::builds::views::Rights;
