@@ -198,7 +198,8 @@ async fn prepare(job: &Job, spec: &BuildSpec) -> Result<Outcome, String> {
         spec.number,
         dir.display(),
         host()
-    ));
+    ))
+    .await;
     let mut commits = serde_json::Map::new();
     for layer in &spec.layers {
         match (&layer.url, &layer.git_ref, &layer.path) {
@@ -214,7 +215,8 @@ async fn prepare(job: &Job, spec: &BuildSpec) -> Result<Outcome, String> {
                         host()
                     ));
                 }
-                job.log(format!("[kiln] layer {} is {path}", layer.name));
+                job.log(format!("[kiln] layer {} is {path}", layer.name))
+                    .await;
             }
             _ => {
                 return Err(format!(
@@ -234,7 +236,7 @@ async fn prepare(job: &Job, spec: &BuildSpec) -> Result<Outcome, String> {
             std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid))
                 .map_err(|e| format!("cannot give {} to {}: {e}", path.display(), user.name))?;
         }
-        job.log(format!("[kiln] wrote conf/{name}"));
+        job.log(format!("[kiln] wrote conf/{name}")).await;
     }
     let mut fields = Fields::new();
     fields.insert("build_worker".into(), json!(job.worker));
@@ -262,7 +264,8 @@ async fn fetch_layer(
     let path_text = path.display().to_string();
     job.log(format!(
         "[kiln] fetching layer {name} from {url} at {git_ref}"
-    ));
+    ))
+    .await;
     let args = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     if !path.join(".git").is_dir() {
         git(
@@ -290,7 +293,7 @@ async fn fetch_layer(
     let commit = capture(job, "git", &["rev-parse", "HEAD"], &path)
         .await
         .map_err(|e| format!("layer {name}: {e}"))?;
-    job.log(format!("[kiln] layer {name} is at {commit}"));
+    job.log(format!("[kiln] layer {name} is at {commit}")).await;
     Ok(commit)
 }
 
@@ -351,14 +354,16 @@ async fn bitbake(job: &Job, spec: &BuildSpec, command: &[String]) -> Result<Outc
         dir.display(),
         spec.number,
         spec.id
-    ));
+    ))
+    .await;
     let env = [("BUILDDIR".to_owned(), dir.display().to_string())];
     let outcome = run_program(job, &program, &args, &dir, &env).await?;
     if matches!(outcome, Outcome::Error { .. })
         && !job.cancel.is_cancelled()
         && let Err(error) = upload_failure_logs(job, &dir, &spec.machine).await
     {
-        job.log(format!("[kiln] cannot upload the failure logs: {error}"));
+        job.log(format!("[kiln] cannot upload the failure logs: {error}"))
+            .await;
     }
     Ok(outcome)
 }
@@ -407,9 +412,12 @@ async fn upload_failure_logs(job: &Job, dir: &Path, machine: &str) -> Result<(),
                     files.push(real);
                 }
             }
-            _ => job.log(format!(
-                "[kiln] not uploading {named}: not a file in the build directory"
-            )),
+            _ => {
+                job.log(format!(
+                    "[kiln] not uploading {named}: not a file in the build directory"
+                ))
+                .await
+            }
         }
     }
     send_all(job, &files).await
@@ -424,7 +432,8 @@ async fn collect(job: &Job, spec: &BuildSpec, patterns: &[String]) -> Result<Out
             dir.display()
         ));
     }
-    job.log(format!("[kiln] collecting {}", patterns.join(" ")));
+    job.log(format!("[kiln] collecting {}", patterns.join(" ")))
+        .await;
     let found = upload::find(&dir, patterns)?;
     let files = this_builds(&dir, found.clone());
     if files.len() < found.len() {
@@ -432,7 +441,8 @@ async fn collect(job: &Job, spec: &BuildSpec, patterns: &[String]) -> Result<Out
             "[kiln] leaving {} files of earlier builds in {}",
             found.len() - files.len(),
             dir.display()
-        ));
+        ))
+        .await;
     }
     send_all(job, &files).await?;
     let mut fields = Fields::new();
@@ -467,7 +477,8 @@ async fn send_all(job: &Job, files: &[PathBuf]) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let size = job.uploads.send(job.attempt, &name, path).await?;
-        job.log(format!("[kiln] uploaded {name} ({size} bytes)"));
+        job.log(format!("[kiln] uploaded {name} ({size} bytes)"))
+            .await;
     }
     Ok(())
 }

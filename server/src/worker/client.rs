@@ -26,7 +26,7 @@ use super::{Job, JobEvent, WorkerConfig, perform};
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Events buffered between the jobs and the connection; output beyond it is dropped.
+/// Events buffered between the jobs and the connection; beyond them a job waits to print.
 const EVENT_BUFFER: usize = 4096;
 
 /// Most lines sent in one log frame, and most bytes.

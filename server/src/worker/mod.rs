@@ -125,9 +125,11 @@ pub struct Job {
 }
 
 impl Job {
-    /// Sends an output line; dropped when the connection is too far behind.
-    pub fn log(&self, line: String) {
-        let _ = self.events.try_send(JobEvent::Log(self.attempt, line));
+    /// Sends an output line. When the connection is behind, this waits, and the program
+    /// printing waits with it: no line is dropped.
+    pub async fn log(&self, line: String) {
+        // Closed only when the worker stops, and the job with it.
+        let _ = self.events.send(JobEvent::Log(self.attempt, line)).await;
     }
 }
 
@@ -176,5 +178,44 @@ mod tests {
         );
         assert!(socket_url("ftp://x").is_err());
         assert!(socket_url("kiln.example.com").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_job_ahead_of_its_connection_waits_and_loses_no_line() {
+        let (events, mut received) = mpsc::channel(2);
+        let attempt = Attempt {
+            workitem: 7,
+            attempt: 1,
+        };
+        let job = Job {
+            attempt,
+            instance: 1,
+            params: Fields::new(),
+            fields: Fields::new(),
+            worker: "test".into(),
+            process_dir: PathBuf::from("unused"),
+            run_as: None,
+            cancel: CancellationToken::new(),
+            uploads: upload::Uploads::new("ws://127.0.0.1:1/worker", "token"),
+            events,
+        };
+        let printing = tokio::spawn(async move {
+            for n in 0..100 {
+                job.log(format!("line {n}")).await;
+            }
+        });
+        // Far more lines than the channel holds, read only once the job is well ahead.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!printing.is_finished(), "the job waits for its connection");
+        for n in 0..100 {
+            match received.recv().await {
+                Some(JobEvent::Log(a, line)) => {
+                    assert_eq!(a, attempt);
+                    assert_eq!(line, format!("line {n}"));
+                }
+                other => panic!("expected line {n}, got {other:?}"),
+            }
+        }
+        printing.await.unwrap();
     }
 }

@@ -316,7 +316,7 @@ async fn forward(output: impl AsyncRead + Unpin, job: Job, tail: Arc<Mutex<VecDe
             }
             tail.push_back(line.chars().take(512).collect());
         }
-        job.log(line);
+        job.log(line).await;
     }
 }
 
