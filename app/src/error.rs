@@ -99,8 +99,28 @@ impl FromServerFnError for AppError {
         };
         // Arguments that fail to decode never reach `respond`; their status is set here.
         #[cfg(feature = "ssr")]
-        crate::ssr::request::set_error_status(&error);
+        error.set_response_status();
         error
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Gives the response being built the status (and `Retry-After`) this error calls for;
+    /// outside a response (a background task) it does nothing.
+    pub fn set_response_status(&self) {
+        let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
+            return;
+        };
+        let status = http::StatusCode::from_u16(self.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        options.set_status(status);
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            options.insert_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
+        }
     }
 }
 

@@ -13,6 +13,8 @@ mod m20261127_000004_create_workflow_engine;
 mod m20261127_000005_create_workers;
 mod m20261127_000006_create_triggers;
 mod m20261128_000001_create_builds;
+mod m20261204_000001_add_build_counter;
+mod m20261204_000002_widen_trigger_secrets;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_workers::Migration),
             Box::new(m20261127_000006_create_triggers::Migration),
             Box::new(m20261128_000001_create_builds::Migration),
+            Box::new(m20261204_000001_add_build_counter::Migration),
+            Box::new(m20261204_000002_widen_trigger_secrets::Migration),
         ]
     }
 }

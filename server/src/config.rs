@@ -39,6 +39,19 @@ pub enum Command {
     /// Launch and control workflow processes.
     #[command(subcommand)]
     Process(ProcessCommand),
+    /// Manage the key that seals the secrets kept in the database.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key and replace the key file with it. Stop
+    /// every server using the database first, and start them again after.
+    RotateKey {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +227,15 @@ pub struct StoreArgs {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite file kiln.db in the data directory]
     #[arg(long, env = "KILN_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Most connections to the database at once [default: 8 for SQLite, 16 for PostgreSQL]
+    #[arg(long, env = "KILN_DATABASE_MAX_CONNECTIONS", value_name = "N")]
+    pub database_max_connections: Option<u32>,
+    /// How long a request waits for a free database connection before it fails [default: 10s]
+    #[arg(long, env = "KILN_DATABASE_ACQUIRE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub database_acquire_timeout: Option<Duration>,
+    /// The key that seals the secrets kept in the database; made on first start [default: secrets.key in the data directory]
+    #[arg(long, env = "KILN_SECRETS_KEY_FILE", value_name = "FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -312,6 +334,10 @@ pub enum LogFormat {
 struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    #[serde(default, with = "optional_duration")]
+    database_acquire_timeout: Option<Duration>,
+    secrets_key_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     public_url: Option<String>,
     site_root: Option<PathBuf>,
@@ -355,11 +381,46 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
 /// The most workers `kiln serve` runs itself.
 pub const MAX_EMBEDDED_WORKERS: u32 = 64;
 
-/// Where the database is.
+/// The most connections the database pool may be given.
+pub const MAX_DATABASE_CONNECTIONS: u32 = 1024;
+
+/// Where the database is, and how many connections to it are kept.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub pool: PoolSettings,
+    /// `None`: `secrets.key` in the data directory.
+    pub secrets_key_file: Option<PathBuf>,
+}
+
+/// The database connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `None`: the backend's default (8 for SQLite, 16 for PostgreSQL).
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// A store with the default pool.
+    pub fn new(data_dir: PathBuf, database_url: String) -> Self {
+        Self {
+            data_dir,
+            database_url,
+            pool: PoolSettings::default(),
+            secrets_key_file: None,
+        }
+    }
 }
 
 /// Everything `kiln serve` needs, resolved.
@@ -386,7 +447,7 @@ impl Settings {
     }
 }
 
-fn store_settings(args: &StoreArgs, file: &FileSettings) -> StoreSettings {
+fn store_settings(args: &StoreArgs, file: &FileSettings) -> anyhow::Result<StoreSettings> {
     let data_dir = args
         .data_dir
         .clone()
@@ -397,15 +458,36 @@ fn store_settings(args: &StoreArgs, file: &FileSettings) -> StoreSettings {
         .clone()
         .or_else(|| file.database_url.clone())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("kiln.db").display()));
-    StoreSettings {
+    let max_connections = args
+        .database_max_connections
+        .or(file.database_max_connections);
+    if max_connections.is_some_and(|n| n == 0 || n > MAX_DATABASE_CONNECTIONS) {
+        bail!("database_max_connections must be between 1 and {MAX_DATABASE_CONNECTIONS}");
+    }
+    let acquire_timeout = args
+        .database_acquire_timeout
+        .or(file.database_acquire_timeout)
+        .unwrap_or(PoolSettings::default().acquire_timeout);
+    if acquire_timeout < Duration::from_millis(100) {
+        bail!("database_acquire_timeout must be at least 100ms");
+    }
+    Ok(StoreSettings {
         data_dir,
         database_url,
-    }
+        pool: PoolSettings {
+            max_connections,
+            acquire_timeout,
+        },
+        secrets_key_file: args
+            .secrets_key_file
+            .clone()
+            .or_else(|| file.secrets_key_file.clone()),
+    })
 }
 
 impl StoreArgs {
     pub fn resolve(&self) -> anyhow::Result<StoreSettings> {
-        Ok(store_settings(self, &read_file(self.config.as_deref())?))
+        store_settings(self, &read_file(self.config.as_deref())?)
     }
 }
 
@@ -481,7 +563,7 @@ impl ServeArgs {
             bail!("at most {MAX_EMBEDDED_WORKERS} embedded workers");
         }
         Ok(Settings {
-            store: store_settings(&self.store, &file),
+            store: store_settings(&self.store, &file)?,
             listen: self
                 .listen
                 .or(file.listen)
@@ -526,6 +608,35 @@ mod tests {
         assert_eq!(settings.auth.idle_timeout, Duration::from_secs(60));
         assert_eq!(settings.auth.lifetime, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(settings.store.database_url, "sqlite:///srv/kiln/kiln.db");
+    }
+
+    #[test]
+    fn the_pool_is_sized_by_flag_or_file_within_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.toml");
+        std::fs::write(
+            &path,
+            "database_max_connections = 4\ndatabase_acquire_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let store = |max: Option<u32>| StoreArgs {
+            config: Some(path.clone()),
+            database_max_connections: max,
+            ..Default::default()
+        };
+        let pool = store(None).resolve().unwrap().pool;
+        assert_eq!(pool.max_connections, Some(4));
+        assert_eq!(pool.acquire_timeout, Duration::from_secs(2));
+        assert_eq!(
+            store(Some(2)).resolve().unwrap().pool.max_connections,
+            Some(2)
+        );
+        for refused in [0, MAX_DATABASE_CONNECTIONS + 1] {
+            let error = store(Some(refused)).resolve().unwrap_err().to_string();
+            assert!(error.contains("database_max_connections"), "{error}");
+        }
+        let defaults = StoreArgs::default().resolve().unwrap().pool;
+        assert_eq!(defaults, PoolSettings::default());
     }
 
     #[test]

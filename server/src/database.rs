@@ -7,6 +7,11 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use std::time::Duration;
 
+/// Connections kept to a SQLite file unless configured: writers take turns anyway.
+pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// Connections kept to PostgreSQL unless configured.
+pub const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+
 /// Opens the database, creating the data directory and the SQLite file when needed.
 ///
 /// SQLite runs in WAL mode with foreign keys on and a busy timeout, so concurrent
@@ -16,7 +21,7 @@ pub async fn connect(store: &StoreSettings) -> anyhow::Result<DatabaseConnection
     let mut options = ConnectOptions::new(url.clone());
     options
         .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(store.pool.acquire_timeout);
     if url.starts_with("sqlite:") {
         if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -27,7 +32,8 @@ pub async fn connect(store: &StoreSettings) -> anyhow::Result<DatabaseConnection
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+        let max = store.pool.max_connections.unwrap_or(SQLITE_MAX_CONNECTIONS);
+        options.max_connections(max).map_sqlx_sqlite_opts(|opts| {
             opts.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -37,7 +43,12 @@ pub async fn connect(store: &StoreSettings) -> anyhow::Result<DatabaseConnection
     } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         anyhow::bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://...");
     } else {
-        options.max_connections(16);
+        options.max_connections(
+            store
+                .pool
+                .max_connections
+                .unwrap_or(POSTGRES_MAX_CONNECTIONS),
+        );
     }
     std::fs::create_dir_all(&store.data_dir)
         .with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;

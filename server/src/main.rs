@@ -2,11 +2,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use server::config::{Cli, Command, LogFormat, WorkerArgs};
+use server::cli::{accounts, process, project};
+use server::config::{Cli, Command, LogFormat, SecretsCommand, WorkerArgs};
 use server::worker::{RunAs, Worker, WorkerConfig, socket_url};
-use server::{
-    accounts_cli, bench, database, process_cli, project_cli, startup::Application, telemetry,
-};
+use server::{bench, database, startup::Application, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -27,7 +26,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = args.resolve(std::env::var("KILN_ADMIN_PASSWORD").ok())?;
             telemetry::init(settings.log_format, "info");
             let application = Application::build(settings).await?;
-            if args.demo_project && server::demo::ensure(&application.state().db).await? {
+            if args.demo_project
+                && server::demo::ensure(&application.state().db, &application.state().secrets)
+                    .await?
+            {
                 println!(
                     "Created the demo project: open /projects/{} and start a build.",
                     server::demo::SLUG
@@ -49,11 +51,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => {
             telemetry::init(LogFormat::Text, "warn");
-            accounts_cli::run(command).await
+            accounts::run(command).await
         }
         Command::Project(command) => {
             telemetry::init(LogFormat::Text, "warn");
-            project_cli::run(command).await
+            project::run(command).await
         }
         Command::Bench(command) => {
             telemetry::init(LogFormat::Text, "warn");
@@ -61,7 +63,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Process(command) => {
             telemetry::init(LogFormat::Text, "warn");
-            process_cli::run(command).await
+            process::run(command).await
+        }
+        Command::Secrets(SecretsCommand::RotateKey { store }) => {
+            telemetry::init(LogFormat::Text, "warn");
+            let store = store.resolve()?;
+            let db = database::connect(&store).await?;
+            database::migrate(&db).await?;
+            let id = server::secrets_key::rotate(&store, &db).await?;
+            println!(
+                "Every stored secret is sealed under the new key {id}, now in {}. Back it up.",
+                server::secrets_key::path(&store).display()
+            );
+            Ok(())
         }
         Command::Worker(args) => {
             telemetry::init(LogFormat::Text, "info");

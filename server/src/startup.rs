@@ -1,41 +1,30 @@
-//! Building and running the HTTP application: state, routes, layers, listener, shutdown.
+//! Building and running the application: state, background tasks, embedded workers,
+//! listener and shutdown.
 
+use crate::background::{engine, scheduler};
 use crate::config::Settings;
-use crate::{
-    artifacts, audit_export, build_log, database, health, live_socket, project_transfer, scheduler,
-    web, webhook, worker_socket,
-};
+use crate::database;
+use crate::http::router;
 use anyhow::Context;
 use app::ssr::builds::logs::BuildLogs;
 use app::ssr::live::LiveBus;
 use app::ssr::processes::EngineHandle;
 use app::ssr::retention::apply_audit_retention;
-use app::ssr::session_store::{DbSessionStore, delete_expired};
+use app::ssr::session_store::delete_expired;
 use app::ssr::state::AppState;
-use app::ssr::triggers;
 use app::ssr::workers::WorkerHub;
 use app::ssr::workers::replies::Replies;
-use app::{App, shell};
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::Router;
 use axum::serve::ListenerExt;
-use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
-use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sea_orm::DatabaseConnection;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine;
 use crate::worker::{self, Worker, WorkerConfig};
-use tower_http::services::{ServeDir, ServeFile};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
-use tracing::Level;
 
 /// How often expired sessions are swept from the database.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -100,15 +89,17 @@ impl Application {
             .env(leptos::config::Env::PROD)
             .build();
         let live = LiveBus::default();
+        let secrets = crate::secrets_key::load(&settings.store, &db).await?;
         let state = AppState {
             replies: Replies::start(db.clone()),
-            builds: BuildLogs::new(live.clone()),
+            builds: BuildLogs::new(live.clone(), secrets.clone()),
             db,
             auth: Arc::new(settings.auth.clone()),
             data_dir: Arc::new(settings.store.data_dir.clone()),
             engine: EngineHandle::default(),
-            workers: WorkerHub::new(settings.worker_lease, live.clone()),
+            workers: WorkerHub::new(settings.worker_lease, live.clone(), secrets.clone()),
             live,
+            secrets,
             leptos_options,
         };
         let router = router(state.clone(), &settings);
@@ -276,100 +267,4 @@ async fn sweep_artifacts(db: DatabaseConnection, data_dir: Arc<std::path::PathBu
         }
         Err(error) => tracing::warn!(%error, "could not apply the build retention"),
     }
-}
-
-/// The application's page routes, generated once per process.
-///
-/// Generating them renders the app with resource loading suppressed through a flag that is
-/// global to the process: a page rendered by another server in the same process at that
-/// moment would wait forever for its data. Generating once, before any server serves,
-/// rules that out.
-fn page_routes() -> Vec<AxumRouteListing> {
-    static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
-    ROUTES.clone()
-}
-
-fn router(state: AppState, settings: &Settings) -> Router {
-    let idle =
-        time::Duration::try_from(settings.auth.idle_timeout).unwrap_or(time::Duration::hours(8));
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
-        .with_name("kiln_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(settings.secure_cookies())
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(idle));
-
-    let context = {
-        let state = state.clone();
-        move || leptos::prelude::provide_context(state.clone())
-    };
-    let options = state.leptos_options.clone();
-    let origin_policy = Arc::new(web::OriginPolicy {
-        public_origin: settings.public_origin.clone(),
-    });
-    let pages = Router::new()
-        .route("/ws", get(live_socket::upgrade))
-        .route("/admin/audit/export", get(audit_export::export))
-        .route("/export/{slug}", get(project_transfer::export))
-        .route(
-            "/projects/{slug}/builds/{number}/artifacts/{id}",
-            get(artifacts::download),
-        )
-        .route(
-            "/projects/{slug}/builds/{number}/build.log",
-            get(build_log::download),
-        )
-        .route("/import-project", post(project_transfer::import))
-        .leptos_routes_with_context(&state, page_routes(), context.clone(), move || {
-            shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(context, shell))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            web::resolve_visitor,
-        ))
-        .layer(sessions)
-        .layer(Extension(origin_policy.clone()));
-
-    let site_root = &settings.site_root;
-    let assets = Router::new()
-        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
-        .route_service(
-            "/favicon.svg",
-            ServeFile::new(site_root.join("favicon.svg")),
-        )
-        .route("/worker", get(worker_socket::upgrade))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-
-    // Webhook calls come from other sites by design; their signature is what they prove.
-    let hooks = Router::new()
-        .route("/hooks/{id}", post(webhook::call))
-        .layer(DefaultBodyLimit::max(triggers::webhook::MAX_PAYLOAD_BYTES));
-    // Workers upload with their token, from no page at all; the body is streamed to disk.
-    let uploads = Router::new()
-        .route(
-            "/worker/artifacts/{workitem}/{attempt}",
-            put(artifacts::upload),
-        )
-        .layer(DefaultBodyLimit::disable());
-    assets
-        .merge(pages)
-        .layer(axum::middleware::from_fn_with_state(origin_policy, web::same_origin))
-        .merge(hooks)
-        .merge(uploads)
-        .layer(axum::middleware::from_fn(web::security_headers))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &axum::extract::Request| {
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .with_state(state)
 }

@@ -9,8 +9,8 @@ use leptos::prelude::*;
 /// The browser navigates with a full page load, so every part of the page sees the new session.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(username: String, password: String, next: String) -> Result<String, AppError> {
-    use crate::ssr::{auth, request::serve};
-    serve(|ctx| async move {
+    use crate::ssr::{auth, request::serve_anyone};
+    serve_anyone(|ctx| async move {
         auth::login(&ctx, &username, &password).await?;
         Ok(crate::domain::safe_next(&next))
     })
@@ -20,13 +20,13 @@ pub async fn login(username: String, password: String, next: String) -> Result<S
 /// Ends the session on the server.
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::{auth, request::serve};
-    serve(|ctx| async move { auth::logout(&ctx).await }).await
+    use crate::ssr::{auth, request::serve_anyone};
+    serve_anyone(|ctx| async move { auth::logout(&ctx).await }).await
 }
 
 /// The logged-in user, or `None` for an anonymous visitor.
 #[server(prefix = "/api", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
-    use crate::ssr::request::serve;
-    serve(|ctx| async move { Ok(ctx.visitor.user) }).await
+    use crate::ssr::request::serve_anyone;
+    serve_anyone(|ctx| async move { Ok(ctx.visitor.user) }).await
 }

@@ -10,83 +10,17 @@ use crate::types::Page;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-pub mod access {
-    use crate::api::projects::access as projects;
-    use crate::error::AppError;
-    use crate::ssr::builds::views::Rights;
-    use crate::ssr::entities::builds;
-    use crate::ssr::policy::{self, Action, Object};
-    use crate::ssr::projects::Project;
-    use crate::ssr::request::RequestContext;
-    use crate::types::{CurrentUser, Permission};
-
-    /// Build `number` of the project at `slug`, if the user may do `permission` to it.
-    pub async fn build(
-        ctx: &RequestContext,
-        slug: &str,
-        number: i32,
-        permission: Permission,
-    ) -> Result<(CurrentUser, Project, builds::Model), AppError> {
-        let (user, project) = projects::authorize(ctx, slug, Action::Project(permission)).await?;
-        let row = crate::ssr::builds::by_number(&ctx.state.db, &project, number).await?;
-        Ok((user, project, row))
-    }
-
-    /// Build `id`, if the user may do `permission` to its project.
-    pub async fn build_by_id(
-        ctx: &RequestContext,
-        id: i64,
-        permission: Permission,
-    ) -> Result<(CurrentUser, Project, builds::Model), AppError> {
-        use sea_orm::EntityTrait;
-        let db = &ctx.state.db;
-        let row = builds::Entity::find_by_id(id)
-            .one(db)
-            .await
-            .map_err(crate::ssr::db_error)?
-            .ok_or(AppError::NotFound)?;
-        let project = crate::ssr::projects::by_id(db, row.project_id).await?;
-        let user_id = ctx.visitor.user.as_ref().map(|u| u.id);
-        let facts = crate::ssr::projects::facts(db, &project, user_id).await?;
-        let user = ctx
-            .authorize_on(
-                Object::Project(facts),
-                Action::Project(Permission::View),
-                Action::Project(permission),
-                "build",
-                &id.to_string(),
-            )
-            .await?
-            .clone();
-        Ok((user, project, row))
-    }
-
-    /// What `user` may do to the builds of `project`.
-    pub async fn rights(
-        ctx: &RequestContext,
-        user: &CurrentUser,
-        project: &Project,
-    ) -> Result<Rights, AppError> {
-        let facts = crate::ssr::projects::facts(&ctx.state.db, project, Some(user.id)).await?;
-        let can = |action| policy::can(Some(user), Object::Project(facts), action);
-        Ok(Rights {
-            build: can(Action::Project(Permission::Build)) && project.archived_at.is_none(),
-            download: can(Action::Project(Permission::Download)),
-            delete: can(Action::AdministerProject),
-        })
-    }
-}
+use crate::ssr::access;
 
 /// Starts a build of the project at `project` from its current configuration; returns the
 /// build's number.
 #[server(prefix = "/api", endpoint = "start_build")]
 pub async fn start_build(project: String) -> Result<i32, AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (_, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::Build)).await?;
+            access::project(&ctx, &project, Action::Project(Permission::Build)).await?;
         let engine = &ctx.state.engine;
         let row = builds::start(&ctx.state.db, &engine.cache, &ctx.actor(), &project, None).await?;
         engine.wake();
@@ -132,12 +66,11 @@ pub async fn list_builds(
     #[server(default)] page: u64,
     #[server(default)] show_hidden: bool,
 ) -> Result<Page<BuildSummary>, AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds::views, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (_, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::View)).await?;
+            access::project(&ctx, &project, Action::Project(Permission::View)).await?;
         views::list_project(&ctx.state.db, &project, show_hidden, page).await
     })
     .await
@@ -164,7 +97,7 @@ pub async fn read_build(project: String, number: i32) -> Result<BuildView, AppEr
     use crate::types::Permission;
     serve(|ctx| async move {
         let (user, project, row) = access::build(&ctx, &project, number, Permission::View).await?;
-        let rights = access::rights(&ctx, &user, &project).await?;
+        let rights = access::build_rights(&ctx, &user, &project).await?;
         views::view(&ctx.state.db, &project, &row, rights).await
     })
     .await
@@ -336,10 +269,9 @@ async fn mark(
 /// logs, and removes its log and other artifacts (the project's owner and administrators).
 #[server(prefix = "/api", endpoint = "archive_build")]
 pub async fn archive_build(project: String, number: i32) -> Result<(), AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds, policy::Action, request::serve};
     serve(|ctx| async move {
-        let (_, project) = projects::authorize(&ctx, &project, Action::AdministerProject).await?;
+        let (_, project) = access::project(&ctx, &project, Action::AdministerProject).await?;
         let row = builds::by_number(&ctx.state.db, &project, number).await?;
         let state = &ctx.state;
         builds::retention::archive(&state.db, &state.data_dir, &ctx.actor(), &row).await?;
@@ -357,13 +289,12 @@ pub async fn archive_build(project: String, number: i32) -> Result<(), AppError>
 /// Which definition the project's builds run, and which it could.
 #[server(prefix = "/api", endpoint = "read_build_workflow")]
 pub async fn read_build_workflow(project: String) -> Result<BuildWorkflow, AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::processes::{Scope, definitions};
     use crate::ssr::{builds, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (user, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::View)).await?;
+            access::project(&ctx, &project, Action::Project(Permission::View)).await?;
         let db = &ctx.state.db;
         let mut choices: Vec<String> = definitions::list(db, Scope::Project(project.id))
             .await?
@@ -402,12 +333,11 @@ pub async fn set_build_workflow(
     project: String,
     #[server(default)] definition: String,
 ) -> Result<(), AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (_, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::Configure)).await?;
+            access::project(&ctx, &project, Action::Project(Permission::Configure)).await?;
         project.refuse_if_archived("build_definition", "change how it builds")?;
         let name = match definition.trim() {
             "" | crate::builds::BUILD_DEFINITION => None,
@@ -426,12 +356,11 @@ pub async fn set_build_directory(
     project: String,
     #[server(default)] directory: String,
 ) -> Result<(), AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (_, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::View)).await?;
+            access::project(&ctx, &project, Action::Project(Permission::View)).await?;
         ctx.authorize(Action::ConfigureInstance).await?;
         project.refuse_if_archived("build_directory", "change how it builds")?;
         let directory = crate::builds::parse_build_directory(&directory)
@@ -444,13 +373,12 @@ pub async fn set_build_directory(
 /// What the project's builds keep on disk, and how long it keeps artifacts.
 #[server(prefix = "/api", endpoint = "read_build_storage")]
 pub async fn read_build_storage(project: String) -> Result<BuildStorage, AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds::retention, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let (user, project) =
-            projects::authorize(&ctx, &project, Action::Project(Permission::View)).await?;
-        let rights = access::rights(&ctx, &user, &project).await?;
+            access::project(&ctx, &project, Action::Project(Permission::View)).await?;
+        let rights = access::build_rights(&ctx, &user, &project).await?;
         retention::storage(&ctx.state.db, &project, rights.delete).await
     })
     .await
@@ -466,11 +394,10 @@ pub async fn set_build_retention(
     #[server(default)] keep_days: String,
     #[server(default)] keep_size: String,
 ) -> Result<u64, AppError> {
-    use crate::api::projects::access as projects;
     use crate::builds::{BuildRetention, parse_size};
     use crate::ssr::{builds::retention, policy::Action, request::serve};
     serve(|ctx| async move {
-        let (_, project) = projects::authorize(&ctx, &project, Action::AdministerProject).await?;
+        let (_, project) = access::project(&ctx, &project, Action::AdministerProject).await?;
         let whole = |text: &str, field: &str| -> Result<Option<u32>, AppError> {
             match text.trim() {
                 "" => Ok(None),
@@ -510,10 +437,9 @@ pub async fn set_build_retention(
 /// administrators).
 #[server(prefix = "/api", endpoint = "delete_build")]
 pub async fn delete_build(project: String, number: i32) -> Result<(), AppError> {
-    use crate::api::projects::access as projects;
     use crate::ssr::{builds, policy::Action, request::serve};
     serve(|ctx| async move {
-        let (_, project) = projects::authorize(&ctx, &project, Action::AdministerProject).await?;
+        let (_, project) = access::project(&ctx, &project, Action::AdministerProject).await?;
         let row = builds::by_number(&ctx.state.db, &project, number).await?;
         let state = &ctx.state;
         builds::delete(&state.db, &state.data_dir, &ctx.actor(), &project, &row).await?;

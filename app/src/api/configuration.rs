@@ -8,8 +8,10 @@ use crate::types::Page;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
+use crate::ssr::access;
+
+#[cfg(feature = "ssr")]
 mod edit {
-    use crate::api::projects::access;
     use crate::configuration::{Change, VariableScope};
     use crate::error::AppError;
     use crate::ssr::configurations;
@@ -25,11 +27,18 @@ mod edit {
         change: Change,
     ) -> Result<Option<u32>, AppError> {
         let action = Action::Project(Permission::Configure);
-        let (_, project) = access::authorize(ctx, slug, action).await?;
+        let (_, project) = crate::ssr::access::project(ctx, slug, action).await?;
         if change.scope() == VariableScope::Infrastructure {
             ctx.authorize(Action::ConfigureInstance).await?;
         }
-        configurations::change(&ctx.state.db, &ctx.actor(), &project, change).await
+        configurations::change(
+            &ctx.state.db,
+            &ctx.state.secrets,
+            &ctx.actor(),
+            &project,
+            change,
+        )
+        .await
     }
 }
 
@@ -40,12 +49,11 @@ pub async fn project_configuration(
     slug: String,
     #[server(default)] revision: u32,
 ) -> Result<ConfigurationView, AppError> {
-    use crate::api::projects::access;
     use crate::ssr::{configurations, policy, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let view = policy::Action::Project(Permission::View);
-        let (user, project) = access::authorize(&ctx, &slug, view).await?;
+        let (user, project) = access::project(&ctx, &slug, view).await?;
         let db = &ctx.state.db;
         let (config, number) = match revision {
             0 => configurations::current(db, &project).await?,
@@ -69,12 +77,10 @@ pub async fn configuration_history(
     slug: String,
     page: u64,
 ) -> Result<Page<RevisionSummary>, AppError> {
-    use crate::api::projects::access;
     use crate::ssr::{configurations, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
-        let (_, project) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+        let (_, project) = access::project(&ctx, &slug, Action::Project(Permission::View)).await?;
         configurations::history(&ctx.state.db, &project, page).await
     })
     .await
@@ -198,14 +204,14 @@ pub async fn remove_variable(
 /// are restored only by administrators; others keep the current ones.
 #[server(prefix = "/api", endpoint = "restore_configuration")]
 pub async fn restore_configuration(slug: String, revision: u32) -> Result<Option<u32>, AppError> {
-    use crate::api::projects::access;
     use crate::ssr::{configurations, policy::Action, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
         let action = Action::Project(Permission::Configure);
-        let (user, project) = access::authorize(&ctx, &slug, action).await?;
+        let (user, project) = access::project(&ctx, &slug, action).await?;
         configurations::restore(
             &ctx.state.db,
+            &ctx.state.secrets,
             &ctx.actor(),
             &project,
             revision,
@@ -244,7 +250,13 @@ pub async fn set_infrastructure_variable(
             scope: VariableScope::Infrastructure,
             variable,
         };
-        configurations::change_infrastructure_defaults(&ctx.state.db, &ctx.actor(), change).await
+        configurations::change_infrastructure_defaults(
+            &ctx.state.db,
+            &ctx.state.secrets,
+            &ctx.actor(),
+            change,
+        )
+        .await
     })
     .await
 }
@@ -258,7 +270,13 @@ pub async fn remove_infrastructure_variable(name: String) -> Result<Vec<Variable
             scope: VariableScope::Infrastructure,
             name,
         };
-        configurations::change_infrastructure_defaults(&ctx.state.db, &ctx.actor(), change).await
+        configurations::change_infrastructure_defaults(
+            &ctx.state.db,
+            &ctx.state.secrets,
+            &ctx.actor(),
+            change,
+        )
+        .await
     })
     .await
 }

@@ -5,32 +5,11 @@ use crate::error::AppError;
 use crate::types::{GroupDetail, GroupId, GroupView, Membership, Page, UserId};
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use crate::ssr::access;
+
 /// Groups per page on the groups page.
 pub const GROUPS_PER_PAGE: u64 = 25;
-
-#[cfg(feature = "ssr")]
-mod access {
-    use crate::error::AppError;
-    use crate::ssr::groups;
-    use crate::ssr::policy::{Action, Object};
-    use crate::ssr::request::RequestContext;
-    use crate::types::{CurrentUser, GroupId};
-
-    /// The user, if they may do `action` to the group; a group they are not in is not found.
-    pub async fn authorize(
-        ctx: &RequestContext,
-        id: GroupId,
-        action: Action,
-    ) -> Result<CurrentUser, AppError> {
-        groups::by_id(&ctx.state.db, id).await?;
-        let user = ctx.visitor.user.as_ref().map(|u| u.id);
-        let object = Object::Group(groups::facts(&ctx.state.db, id, user).await?);
-        let user = ctx
-            .authorize_on(object, Action::ViewGroup, action, "group", &id.to_string())
-            .await?;
-        Ok(user.clone())
-    }
-}
 
 /// One page of groups whose name contains `search` (administrators).
 #[server(prefix = "/api", endpoint = "list_groups")]
@@ -87,7 +66,7 @@ pub async fn group(id: GroupId) -> Result<GroupDetail, AppError> {
     use crate::ssr::policy::{self, Action, Object};
     use crate::ssr::{groups, request::serve};
     serve(|ctx| async move {
-        let user = access::authorize(&ctx, id, Action::ViewGroup).await?;
+        let user = access::group(&ctx, id, Action::ViewGroup).await?;
         let facts = groups::facts(&ctx.state.db, id, Some(user.id)).await?;
         let can = |object, action| policy::can(Some(&user), object, action);
         let manage = can(Object::Group(facts), Action::ManageGroupMembers);
@@ -106,7 +85,7 @@ pub async fn add_group_member(
 ) -> Result<(), AppError> {
     use crate::ssr::{groups, policy::Action, request::serve};
     serve(|ctx| async move {
-        access::authorize(&ctx, id, Action::ManageGroupMembers).await?;
+        access::group(&ctx, id, Action::ManageGroupMembers).await?;
         if maintainer {
             ctx.authorize(Action::ManageGroups).await?;
         }
@@ -120,7 +99,7 @@ pub async fn add_group_member(
 pub async fn remove_group_member(id: GroupId, user: UserId) -> Result<(), AppError> {
     use crate::ssr::{groups, policy::Action, request::serve};
     serve(|ctx| async move {
-        access::authorize(&ctx, id, Action::ManageGroupMembers).await?;
+        access::group(&ctx, id, Action::ManageGroupMembers).await?;
         if groups::member(&ctx.state.db, id, user).await?.is_maintainer {
             ctx.authorize(Action::ManageGroups).await?;
         }

@@ -14,94 +14,7 @@ use crate::types::{
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-pub(crate) mod access {
-    use crate::api::projects::access as projects;
-    use crate::error::AppError;
-    use crate::ssr::policy::{self, Action, Object};
-    use crate::ssr::processes::Scope;
-    use crate::ssr::request::RequestContext;
-    use crate::types::{CurrentUser, Permission};
-
-    /// What the reader may do in a scope.
-    pub struct Rights {
-        pub user: CurrentUser,
-        pub scope: Scope,
-        pub edit: bool,
-        pub launch: bool,
-    }
-
-    /// The scope named by `project` (a slug, or empty for global), if the user may use it
-    /// with `permission`.
-    pub async fn scope(
-        ctx: &RequestContext,
-        project: &str,
-        permission: Permission,
-    ) -> Result<Rights, AppError> {
-        if project.is_empty() {
-            let action = match permission {
-                Permission::View => Action::UseKiln,
-                _ => Action::ConfigureInstance,
-            };
-            let user = ctx.authorize(action).await?.clone();
-            return Ok(Rights {
-                edit: user.is_admin,
-                launch: user.is_admin,
-                user,
-                scope: Scope::Global,
-            });
-        }
-        let (user, project) =
-            projects::authorize(ctx, project, Action::Project(permission)).await?;
-        let facts = crate::ssr::projects::facts(&ctx.state.db, &project, Some(user.id)).await?;
-        let access = policy::project_access(Some(&user), facts);
-        Ok(Rights {
-            edit: access.permissions.configure,
-            launch: access.permissions.build,
-            user,
-            scope: Scope::Project(project.id),
-        })
-    }
-
-    /// The reader, if they may see instance `id` (`control`: and control it); returns
-    /// whether they may control it too.
-    pub async fn instance(
-        ctx: &RequestContext,
-        id: i64,
-        control: bool,
-    ) -> Result<(CurrentUser, bool), AppError> {
-        let db = &ctx.state.db;
-        let row = crate::ssr::processes::views::row(db, id).await?;
-        let Some(project_id) = row.project_id else {
-            let user = ctx.authorize(Action::ConfigureInstance).await?.clone();
-            return Ok((user, true));
-        };
-        let project = crate::ssr::projects::by_id(db, project_id).await?;
-        let user_id = ctx.visitor.user.as_ref().map(|u| u.id);
-        let facts = crate::ssr::projects::facts(db, &project, user_id).await?;
-        let see = Action::Project(Permission::View);
-        let action = if control {
-            Action::Project(Permission::Build)
-        } else {
-            see
-        };
-        let user = ctx
-            .authorize_on(
-                Object::Project(facts),
-                see,
-                action,
-                "process",
-                &id.to_string(),
-            )
-            .await?
-            .clone();
-        let can_control = policy::can(
-            Some(&user),
-            Object::Project(facts),
-            Action::Project(Permission::Build),
-        );
-        Ok((user, can_control))
-    }
-}
+use crate::ssr::access;
 
 /// The definitions stored in a scope.
 #[server(prefix = "/api", endpoint = "list_definitions")]
@@ -260,7 +173,7 @@ pub async fn list_processes(
 pub async fn process_detail(id: i64) -> Result<ProcessView, AppError> {
     use crate::ssr::{processes::views, request::serve};
     serve(|ctx| async move {
-        let (_, can_control) = access::instance(&ctx, id, false).await?;
+        let (_, can_control) = access::process(&ctx, id, false).await?;
         let state = &ctx.state;
         views::view(
             &state.db,
@@ -285,7 +198,7 @@ pub async fn control_process(
     use crate::ssr::{processes::instances, request::serve};
     use crate::workflow::engine::{FlowId, Message};
     serve(|ctx| async move {
-        access::instance(&ctx, id, true).await?;
+        access::process(&ctx, id, true).await?;
         let message = match command.as_str() {
             "cancel" => Message::Cancel,
             "kill" => Message::Kill,

@@ -5,44 +5,22 @@ use crate::error::AppError;
 use crate::types::{AuditEntry, Page, Permissions, ProjectQuery, ProjectSummary, ProjectView};
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use crate::ssr::access;
+
 /// Audit records per page on a project's audit trail.
 pub const PROJECT_AUDIT_PER_PAGE: u64 = 25;
 
+/// The group id from a form's select: empty means none.
 #[cfg(feature = "ssr")]
-pub mod access {
-    use crate::error::AppError;
-    use crate::ssr::policy::{Action, Object};
-    use crate::ssr::projects::{self, Project};
-    use crate::ssr::request::RequestContext;
-    use crate::types::{CurrentUser, Permission};
-
-    /// The user and the project at `slug`, if the policy lets them do `action` to it.
-    pub async fn authorize(
-        ctx: &RequestContext,
-        slug: &str,
-        action: Action,
-    ) -> Result<(CurrentUser, Project), AppError> {
-        let project = projects::by_slug(&ctx.state.db, slug).await?;
-        let user = ctx.visitor.user.as_ref().map(|u| u.id);
-        let object = Object::Project(projects::facts(&ctx.state.db, &project, user).await?);
-        let see = Action::Project(Permission::View);
-        let user = ctx
-            .authorize_on(object, see, action, "project", &project.id.to_string())
-            .await?
-            .clone();
-        Ok((user, project))
+fn group_field(raw: &str) -> Result<Option<crate::types::GroupId>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
     }
-
-    /// The group id from a form's select: empty means none.
-    pub fn group_field(raw: &str) -> Result<Option<crate::types::GroupId>, AppError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        raw.parse()
-            .map(|id| Some(crate::types::GroupId(id)))
-            .map_err(|_| AppError::invalid("group", "Choose a group from the list."))
-    }
+    raw.parse()
+        .map(|id| Some(crate::types::GroupId(id)))
+        .map_err(|_| AppError::invalid("group", "Choose a group from the list."))
 }
 
 /// One page of the projects the user may see, in the query's tab.
@@ -81,7 +59,7 @@ pub async fn create_project(
             name: &name,
             slug: &slug,
             description: &description,
-            group: access::group_field(&group)?,
+            group: group_field(&group)?,
             group_permissions,
             other_permissions,
         };
@@ -99,7 +77,7 @@ pub async fn project(slug: String) -> Result<ProjectView, AppError> {
     use crate::types::Permission;
     serve(|ctx| async move {
         let (user, project) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+            access::project(&ctx, &slug, Action::Project(Permission::View)).await?;
         projects::view(&ctx.state.db, project, &user).await
     })
     .await
@@ -115,7 +93,7 @@ pub async fn update_project(
     use crate::ssr::projects::{self, changes};
     use crate::ssr::{policy::Action, request::serve};
     serve(|ctx| async move {
-        let (user, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
+        let (user, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
         let project =
             changes::update_details(&ctx.state.db, &ctx.actor(), project, &name, &description)
                 .await?;
@@ -136,8 +114,8 @@ pub async fn set_project_sharing(
     use crate::ssr::projects::{self, changes};
     use crate::ssr::{policy::Action, request::serve};
     serve(|ctx| async move {
-        let (user, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
-        let group = access::group_field(&group)?;
+        let (user, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
+        let group = group_field(&group)?;
         let project = changes::set_sharing(
             &ctx.state.db,
             &ctx.actor(),
@@ -159,7 +137,7 @@ pub async fn transfer_project(slug: String, owner: String) -> Result<ProjectView
     use crate::ssr::projects::{self, changes};
     use crate::ssr::{policy::Action, request::serve};
     serve(|ctx| async move {
-        let (user, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
+        let (user, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
         let project = changes::transfer(&ctx.state.db, &ctx.actor(), project, &owner).await?;
         projects::view(&ctx.state.db, project, &user).await
     })
@@ -175,7 +153,7 @@ pub async fn archive_project(
     use crate::ssr::projects::{self, changes};
     use crate::ssr::{policy::Action, request::serve};
     serve(|ctx| async move {
-        let (user, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
+        let (user, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
         let project = changes::set_archived(&ctx.state.db, &ctx.actor(), project, archived).await?;
         projects::view(&ctx.state.db, project, &user).await
     })
@@ -188,7 +166,7 @@ pub async fn delete_project(slug: String, confirm: String) -> Result<(), AppErro
     use crate::ssr::projects::changes;
     use crate::ssr::{policy::Action, request::serve};
     serve(|ctx| async move {
-        let (_, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
+        let (_, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
         let data_dir = ctx.state.data_dir.clone();
         changes::delete(&ctx.state.db, &data_dir, &ctx.actor(), project, &confirm).await
     })
@@ -207,10 +185,11 @@ pub async fn clone_project(
     use crate::types::Permission;
     serve(|ctx| async move {
         let (user, source) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+            access::project(&ctx, &slug, Action::Project(Permission::View)).await?;
         ctx.authorize(Action::CreateProject).await?;
         let project = changes::clone(
             &ctx.state.db,
+            &ctx.state.secrets,
             &ctx.actor(),
             &user,
             &source,
@@ -229,7 +208,7 @@ pub async fn project_audit(slug: String, page: u64) -> Result<Page<AuditEntry>, 
     use crate::domain::AuditQuery;
     use crate::ssr::{audit, policy::Action, request::serve};
     serve(|ctx| async move {
-        let (_, project) = access::authorize(&ctx, &slug, Action::AdministerProject).await?;
+        let (_, project) = access::project(&ctx, &slug, Action::AdministerProject).await?;
         let query = AuditQuery {
             object_type: Some("project".into()),
             object_id: Some(project.id.to_string()),
@@ -246,8 +225,7 @@ pub async fn export_project(slug: String) -> Result<String, AppError> {
     use crate::ssr::{policy::Action, project_file, request::serve};
     use crate::types::Permission;
     serve(|ctx| async move {
-        let (_, project) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+        let (_, project) = access::project(&ctx, &slug, Action::Project(Permission::View)).await?;
         project_file::export(&ctx.state.db, &project).await
     })
     .await
@@ -262,8 +240,15 @@ pub async fn import_project(
 ) -> Result<ProjectView, AppError> {
     use crate::ssr::{policy::Action, project_file, projects, request::authorized};
     authorized(Action::CreateProject, |ctx, user| async move {
-        let project =
-            project_file::import(&ctx.state.db, &ctx.actor(), &user, &file, &slug).await?;
+        let project = project_file::import(
+            &ctx.state.db,
+            &ctx.state.secrets,
+            &ctx.actor(),
+            &user,
+            &file,
+            &slug,
+        )
+        .await?;
         projects::view(&ctx.state.db, project, &user).await
     })
     .await

@@ -13,39 +13,12 @@ use crate::types::{NewTrigger, Page, TriggerList, TriggerView};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-mod access {
-    use crate::api::processes::access::{Rights, scope};
-    use crate::error::AppError;
-    use crate::ssr::entities::triggers;
-    use crate::ssr::request::RequestContext;
-    use crate::types::Permission;
-
-    /// Trigger `id`, if the reader may change it.
-    pub async fn editable(
-        ctx: &RequestContext,
-        id: i64,
-    ) -> Result<(triggers::Model, Rights), AppError> {
-        let row = crate::ssr::triggers::get(&ctx.state.db, id).await?;
-        let slug = match row.project_id {
-            Some(project) => {
-                crate::ssr::projects::by_id(&ctx.state.db, project)
-                    .await?
-                    .slug
-            }
-            None => String::new(),
-        };
-        let rights = scope(ctx, &slug, Permission::Configure).await?;
-        if !rights.edit {
-            return Err(AppError::Forbidden);
-        }
-        Ok((row, rights))
-    }
-}
+use crate::ssr::access;
 
 /// The triggers of one scope.
 #[server(prefix = "/api", endpoint = "list_triggers")]
 pub async fn list_triggers(#[server(default)] project: String) -> Result<TriggerList, AppError> {
-    use crate::api::processes::access::scope;
+    use crate::ssr::access::scope;
     use crate::ssr::{request::serve, triggers};
     use crate::types::Permission;
     serve(|ctx| async move {
@@ -85,7 +58,8 @@ pub async fn create_trigger(
     #[server(default)] time_zone: String,
     #[server(default)] mapping: String,
 ) -> Result<NewTrigger, AppError> {
-    use crate::api::processes::{access::scope, parse_fields};
+    use crate::api::processes::parse_fields;
+    use crate::ssr::access::scope;
     use crate::ssr::{request::serve, triggers};
     use crate::types::{Permission, TriggerKind};
     serve(|ctx| async move {
@@ -112,6 +86,7 @@ pub async fn create_trigger(
         };
         let (row, secret) = triggers::create(
             &ctx.state.db,
+            &ctx.state.secrets,
             &ctx.state.engine.cache,
             &ctx.actor(),
             rights.scope,
@@ -135,7 +110,7 @@ pub async fn create_trigger(
 pub async fn set_trigger_enabled(id: i64, enabled: bool) -> Result<(), AppError> {
     use crate::ssr::{request::serve, triggers};
     serve(|ctx| async move {
-        let (row, _) = access::editable(&ctx, id).await?;
+        let (row, _) = access::editable_trigger(&ctx, id).await?;
         triggers::set_enabled(&ctx.state.db, &ctx.actor(), row, enabled).await?;
         ctx.state.engine.schedule_changed();
         Ok(())
@@ -148,7 +123,7 @@ pub async fn set_trigger_enabled(id: i64, enabled: bool) -> Result<(), AppError>
 pub async fn delete_trigger(id: i64) -> Result<(), AppError> {
     use crate::ssr::{request::serve, triggers};
     serve(|ctx| async move {
-        let (row, _) = access::editable(&ctx, id).await?;
+        let (row, _) = access::editable_trigger(&ctx, id).await?;
         triggers::delete(&ctx.state.db, &ctx.actor(), row).await?;
         ctx.state.engine.schedule_changed();
         Ok(())

@@ -121,6 +121,26 @@ pub enum VariableScope {
 /// What a secret's value shows as.
 pub const MASK: &str = "********";
 
+/// What a secret's value starts with once the server has sealed it for storage; a value a
+/// user gives may not.
+pub const SEALED_PREFIX: &str = "kiln-sealed:v1:";
+
+/// Whether a stored value is sealed.
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(SEALED_PREFIX)
+}
+
+/// Refuses a value a user gives that would read as sealed.
+pub fn check_plain(value: &str, field: &str) -> Result<(), crate::error::AppError> {
+    if is_sealed(value) {
+        return Err(crate::error::AppError::invalid(
+            field,
+            format!("A value may not start with `{SEALED_PREFIX}`."),
+        ));
+    }
+    Ok(())
+}
+
 impl Variable {
     /// A variable as a form sends it. An unchecked bool box sends nothing, which is `0`.
     pub fn from_form(
@@ -131,6 +151,7 @@ impl Variable {
         secret: bool,
     ) -> Result<Self, crate::error::AppError> {
         let kind = VariableKind::parse(kind, choices, "kind")?;
+        check_plain(value, "value")?;
         let value = match (&kind, value) {
             (VariableKind::Bool, "") if !secret => "0".to_owned(),
             (VariableKind::Bool, "true" | "on") => "1".to_owned(),

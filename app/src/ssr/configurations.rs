@@ -6,6 +6,7 @@ use super::audit::{self, Actor, Event};
 use super::entities::configuration_revisions::{self, Column, Entity as Revisions};
 use super::entities::projects::{Column as ProjectColumn, Entity as Projects};
 use super::projects::Project;
+use super::secrets::Keyring;
 use super::{db_error, paginate, settings};
 use crate::configuration::{
     Change, Configuration, ConfigurationView, RevisionSummary, Variable, VariableScope,
@@ -27,7 +28,7 @@ type Revision = configuration_revisions::Model;
 /// Revisions per page of a project's history.
 pub const REVISIONS_PER_PAGE: u64 = 20;
 
-const INFRASTRUCTURE_KEY: &str = "build.infrastructure_variables";
+pub(crate) const INFRASTRUCTURE_KEY: &str = "build.infrastructure_variables";
 
 impl From<Revision> for RevisionSummary {
     fn from(row: Revision) -> Self {
@@ -59,7 +60,7 @@ async fn latest_row(
         .map_err(db_error)
 }
 
-/// The project's configuration (with secrets) and its revision number; empty before the
+/// The project's configuration (its secrets sealed) and its revision number; empty before the
 /// first save.
 pub async fn current(
     conn: &impl ConnectionTrait,
@@ -88,7 +89,7 @@ async fn revision_row(
         .ok_or(AppError::NotFound)
 }
 
-/// The instance's infrastructure variables (secrets included).
+/// The instance's infrastructure variables (their secrets sealed).
 pub async fn infrastructure_defaults(
     conn: &impl ConnectionTrait,
 ) -> Result<Vec<Variable>, AppError> {
@@ -104,6 +105,7 @@ pub async fn infrastructure_defaults(
 /// Applies `change` to the instance's infrastructure variables (administrators).
 pub async fn change_infrastructure_defaults(
     db: &DatabaseConnection,
+    keys: &Keyring,
     actor: &Actor,
     change: Change,
 ) -> Result<Vec<Variable>, AppError> {
@@ -129,7 +131,8 @@ pub async fn change_infrastructure_defaults(
             ));
         }
     };
-    let (next, summary) = holder.apply(change)?;
+    let (mut next, summary) = holder.apply(change)?;
+    keys.seal_variables(&mut next.variables);
     let text = serde_json::to_string(&next.variables).map_err(|_| AppError::Internal)?;
     settings::put(&txn, actor, INFRASTRUCTURE_KEY, Some(text)).await?;
     let event = Event::new(
@@ -182,7 +185,7 @@ pub async fn view(
     })
 }
 
-/// One revision's configuration (with secrets).
+/// One revision's configuration (its secrets sealed).
 pub async fn revision(
     conn: &impl ConnectionTrait,
     project: &Project,
@@ -207,6 +210,7 @@ pub async fn history(
 /// transaction). A configuration equal to the current one stores nothing.
 pub async fn store(
     conn: &impl ConnectionTrait,
+    keys: &Keyring,
     actor: &Actor,
     project: &Project,
     config: &Configuration,
@@ -218,7 +222,7 @@ pub async fn store(
     {
         return Ok(Some(u32::try_from(row.number).unwrap_or_default()));
     }
-    let number = insert_revision(conn, actor, project, config, summary).await?;
+    let number = insert_revision(conn, keys, actor, project, config, summary).await?;
     let event = Event::new(
         "project.configure",
         "project",
@@ -234,9 +238,11 @@ pub async fn store(
 }
 
 /// Stores `config` as the project's next revision without an audit row of its own: for
-/// changes audited as a whole (a clone, an import).
+/// changes audited as a whole (a clone, an import). Secret values not sealed yet are
+/// sealed with `keys`.
 pub async fn insert_revision(
     conn: &impl ConnectionTrait,
+    keys: &Keyring,
     actor: &Actor,
     project: &Project,
     config: &Configuration,
@@ -245,7 +251,10 @@ pub async fn insert_revision(
     config.check()?;
     let latest = latest_row(conn, project).await?;
     let number = latest.map_or(1, |row| row.number + 1);
-    let text = serde_json::to_string(config).map_err(|_| AppError::Internal)?;
+    let mut sealed = config.clone();
+    keys.seal_variables(&mut sealed.variables);
+    keys.seal_variables(&mut sealed.infrastructure);
+    let text = serde_json::to_string(&sealed).map_err(|_| AppError::Internal)?;
     configuration_revisions::ActiveModel {
         project_id: Set(project.id),
         number: Set(number),
@@ -272,6 +281,7 @@ pub async fn insert_revision(
 /// variables need `may_override_infrastructure` (administrators), checked by the caller.
 pub async fn change(
     db: &DatabaseConnection,
+    keys: &Keyring,
     actor: &Actor,
     project: &Project,
     change: Change,
@@ -280,7 +290,7 @@ pub async fn change(
     let txn = begin_write(db).await?;
     let (config, _) = current(&txn, project).await?;
     let (next, summary) = config.apply(change)?;
-    let number = store(&txn, actor, project, &next, &summary).await?;
+    let number = store(&txn, keys, actor, project, &next, &summary).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(number)
 }
@@ -289,6 +299,7 @@ pub async fn change(
 /// `restore_infrastructure` (administrators), the current infrastructure overrides stay.
 pub async fn restore(
     db: &DatabaseConnection,
+    keys: &Keyring,
     actor: &Actor,
     project: &Project,
     number: u32,
@@ -302,7 +313,7 @@ pub async fn restore(
         restored.infrastructure = current_config.infrastructure;
     }
     let summary = format!("Restored revision {number}");
-    let stored = store(&txn, actor, project, &restored, &summary).await?;
+    let stored = store(&txn, keys, actor, project, &restored, &summary).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(stored)
 }

@@ -46,10 +46,8 @@ impl LiveBus {
 /// Whether the visitor of `ctx` may follow `topic`: the same question the topic's page asks.
 pub async fn authorize(ctx: &RequestContext, topic: Topic) -> Result<(), AppError> {
     match topic {
-        Topic::Process(id) => crate::api::processes::access::instance(ctx, id, false)
-            .await
-            .map(|_| ()),
-        Topic::Build(id) => crate::api::builds::access::build_by_id(ctx, id, Permission::View)
+        Topic::Process(id) => super::access::process(ctx, id, false).await.map(|_| ()),
+        Topic::Build(id) => super::access::build_by_id(ctx, id, Permission::View)
             .await
             .map(|_| ()),
         Topic::Processes | Topic::Inbox | Topic::Builds => {
@@ -82,13 +80,14 @@ pub async fn may_see(
     ))
 }
 
-/// Whether session `session_id` is still open and its user `user` still enabled: a socket
-/// outlives the request that opened it, so it asks again from time to time.
-pub async fn still_signed_in(
+/// The user of session `session_id`, read afresh, while the session is open and the user
+/// `user` enabled: a socket outlives the request that opened it, so it asks again from time
+/// to time.
+pub async fn signed_in_user(
     db: &sea_orm::DatabaseConnection,
     session_id: &str,
     user: crate::types::UserId,
-) -> Result<bool, AppError> {
+) -> Result<Option<CurrentUser>, AppError> {
     use super::entities::sessions::{Column, Entity as Sessions};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let open = Sessions::find_by_id(session_id.to_owned())
@@ -99,9 +98,10 @@ pub async fn still_signed_in(
         .map_err(super::db_error)?
         .is_some();
     if !open {
-        return Ok(false);
+        return Ok(None);
     }
     Ok(super::users::by_id(db, user)
         .await?
-        .is_some_and(|u| !u.is_disabled))
+        .filter(|u| !u.is_disabled)
+        .map(|u| CurrentUser::from(&u)))
 }

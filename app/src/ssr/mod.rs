@@ -2,6 +2,7 @@
 //!
 //! Compiled only with the `ssr` feature; the browser bundle never contains it.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod project_file;
 pub mod projects;
 pub mod request;
 pub mod retention;
+pub mod secrets;
 pub mod session_store;
 pub mod settings;
 pub mod state;

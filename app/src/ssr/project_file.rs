@@ -1,7 +1,9 @@
 //! The project file: a project's configuration as versioned, human-readable TOML
 //! (`schema = 1`), exported for download and imported as a new project.
 //!
-//! Export leaves out infrastructure variables and writes secrets without their values.
+//! Export leaves out infrastructure variables and writes secrets without their values;
+//! how the project builds (its workflow, shared build directory and retention) is in
+//! `[builds]`, written when any of it is set.
 //! Import is strict: an unknown schema, an unknown key or an invalid value is refused with
 //! its key path, and nothing is created.
 
@@ -32,6 +34,71 @@ struct ProjectFile {
     schema: i64,
     project: ProjectSection,
     configuration: ConfigurationSection,
+    #[serde(default, skip_serializing_if = "BuildSettings::is_empty")]
+    builds: BuildSettings,
+}
+
+/// How a project builds, beside its configuration; each key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuildSettings {
+    /// The definition its builds run (none: `standard-build`). A project definition of
+    /// that name is not in the file: save it after importing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The directory its builds share on a worker (administrators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_builds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_bytes: Option<u64>,
+}
+
+impl BuildSettings {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn of(project: &Project) -> Self {
+        let limits = super::builds::retention::limits(project);
+        Self {
+            workflow: project.build_definition.clone(),
+            directory: project.build_directory.clone(),
+            keep_builds: limits.keep_builds,
+            keep_days: limits.keep_days,
+            keep_bytes: limits.keep_bytes,
+        }
+    }
+
+    /// Checks the settings as the forms that set them do.
+    fn check(&self) -> Result<(), AppError> {
+        if let Some(name) = &self.workflow
+            && !crate::workflow::parse::is_valid_definition_name(name)
+        {
+            return Err(refused(
+                "builds.workflow",
+                "a definition name is lowercase letters, digits, `-` and `_`",
+            ));
+        }
+        if let Some(directory) = &self.directory {
+            crate::builds::parse_build_directory(directory)
+                .map_err(|message| refused("builds.directory", message))?;
+        }
+        let limits = crate::builds::BuildRetention {
+            keep_builds: self.keep_builds,
+            keep_days: self.keep_days,
+            keep_bytes: self.keep_bytes,
+        };
+        super::builds::retention::check(&limits).map_err(|e| {
+            refused(
+                &format!("builds.{}", e.field().unwrap_or_default()),
+                e.message(),
+            )
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -154,6 +221,7 @@ pub fn render(project: &Project, config: &Configuration) -> Result<String, AppEr
             layers: config.layers.iter().map(LayerEntry::from).collect(),
             variables: config.variables.iter().map(VariableEntry::from).collect(),
         },
+        builds: BuildSettings::of(project),
     };
     toml::to_string(&file).map_err(|error| {
         tracing::error!(%error, "cannot write a project file");
@@ -182,6 +250,7 @@ pub struct Parsed {
     pub slug: String,
     pub description: String,
     pub configuration: Configuration,
+    pub builds: BuildSettings,
 }
 
 pub fn parse(text: &str) -> Result<Parsed, AppError> {
@@ -252,6 +321,8 @@ pub fn parse(text: &str) -> Result<Parsed, AppError> {
                 "only a choice variable has choices",
             ));
         }
+        crate::configuration::check_plain(&entry.value, "value")
+            .map_err(|e| refused(&format!("{at}.value"), e.message()))?;
         variables.push(Variable {
             name: entry.name,
             value: entry.value,
@@ -275,11 +346,13 @@ pub fn parse(text: &str) -> Result<Parsed, AppError> {
             e.message(),
         )
     })?;
+    file.builds.check()?;
     Ok(Parsed {
         name: file.project.name,
         slug: file.project.slug,
         description: file.project.description,
         configuration,
+        builds: file.builds,
     })
 }
 
@@ -287,6 +360,7 @@ pub fn parse(text: &str) -> Result<Parsed, AppError> {
 /// empty) replaces the file's. One audit row, `project.import`; nothing is created on error.
 pub async fn import(
     db: &DatabaseConnection,
+    keys: &crate::ssr::secrets::Keyring,
     actor: &Actor,
     owner: &CurrentUser,
     text: &str,
@@ -316,10 +390,42 @@ pub async fn import(
             ),
             _ => e,
         })?;
+    if parsed.builds.directory.is_some() && !owner.is_admin {
+        return Err(refused(
+            "builds.directory",
+            "only administrators give a project a shared build directory",
+        ));
+    }
+    let project = if parsed.builds.is_empty() {
+        project
+    } else {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let builds = &parsed.builds;
+        let mut active: super::entities::projects::ActiveModel = project.into();
+        active.build_definition = Set(builds.workflow.clone());
+        active.build_directory = Set(builds.directory.clone());
+        active.keep_builds = Set(builds
+            .keep_builds
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX)));
+        active.keep_days = Set(builds
+            .keep_days
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX)));
+        active.keep_bytes = Set(builds
+            .keep_bytes
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
+        active.update(&txn).await.map_err(db_error)?
+    };
     if parsed.configuration != Configuration::default() {
         let summary = "Imported from a project file";
-        configurations::insert_revision(&txn, actor, &project, &parsed.configuration, summary)
-            .await?;
+        configurations::insert_revision(
+            &txn,
+            keys,
+            actor,
+            &project,
+            &parsed.configuration,
+            summary,
+        )
+        .await?;
     }
     let event = Event::new(
         "project.import",
@@ -374,6 +480,7 @@ mod tests {
             keep_builds: None,
             keep_days: None,
             keep_bytes: None,
+            last_build_number: 0,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };

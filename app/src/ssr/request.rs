@@ -133,6 +133,18 @@ impl RequestContext {
         audit::record(&self.state.db, &actor, event).await
     }
 
+    /// Records that a visitor without a session was refused the request, naming its path
+    /// (nothing it asked for is looked up), and gives the 401 to answer.
+    async fn refuse_anonymous(&self) -> AppError {
+        let path = use_context::<http::request::Parts>()
+            .map(|parts| parts.uri.path().to_owned())
+            .unwrap_or_default();
+        match self.record_denial(Action::UseKiln, "request", &path).await {
+            Ok(()) => AppError::Unauthenticated,
+            Err(error) => error,
+        }
+    }
+
     pub fn session(&self) -> Result<&Session, AppError> {
         self.session.as_ref().ok_or_else(|| {
             tracing::error!("no session layer in front of a server function");
@@ -142,8 +154,23 @@ impl RequestContext {
 }
 
 /// Runs a server function's body with the request's context, and gives the response the
-/// status of its result.
+/// status of its result. A visitor without a session is refused with 401 before the body
+/// runs, so nothing it would look up or check can tell an anonymous caller anything.
 pub async fn serve<T, Fut>(body: impl FnOnce(RequestContext) -> Fut) -> Result<T, AppError>
+where
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match RequestContext::current() {
+        Ok(ctx) if ctx.visitor.user.is_none() => Err(ctx.refuse_anonymous().await),
+        Ok(ctx) => body(ctx).await,
+        Err(error) => Err(error),
+    };
+    respond(result)
+}
+
+/// Like [`serve`], for the few server functions meant for visitors without a session too:
+/// logging in, logging out and asking who is logged in.
+pub async fn serve_anyone<T, Fut>(body: impl FnOnce(RequestContext) -> Fut) -> Result<T, AppError>
 where
     Fut: Future<Output = Result<T, AppError>>,
 {
@@ -173,23 +200,7 @@ where
 /// function ends with this, so errors reach the client as 4xx/5xx with their message.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(error) = &result {
-        set_error_status(error);
+        error.set_response_status();
     }
     result
-}
-
-/// Gives the response being built the status (and `Retry-After`) that `error` calls for.
-pub fn set_error_status(error: &AppError) {
-    let Some(options) = use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    let status = http::StatusCode::from_u16(error.status())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    options.set_status(status);
-    if let AppError::TooManyRequests { retry_after_secs } = error {
-        options.insert_header(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from(*retry_after_secs),
-        );
-    }
 }

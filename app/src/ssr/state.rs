@@ -50,5 +50,7 @@ pub struct AppState {
     pub builds: super::builds::logs::BuildLogs,
     /// Live changes for the browsers' `/ws` sockets.
     pub live: super::live::LiveBus,
+    /// Seals and opens the secrets kept in the database.
+    pub secrets: super::secrets::Keyring,
     pub leptos_options: LeptosOptions,
 }

@@ -29,6 +29,7 @@ mod project;
 mod project_configuration;
 mod project_import;
 mod projects;
+mod raw_text;
 pub mod status;
 mod triggers;
 mod workers;
@@ -65,7 +66,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="kiln" href="/pkg/kiln.css" />
-        <Title formatter=|page: String| if page.is_empty() { "Kiln".to_owned() } else { format!("{page} · Kiln") } />
+        <Title formatter=|page: String| raw_text::escaped(if page.is_empty() { "Kiln".to_owned() } else { format!("{page} · Kiln") }) />
         <Router>
             <Routes fallback=status::NotFound>
                 <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />

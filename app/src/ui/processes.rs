@@ -285,7 +285,7 @@ fn Editor(project: String, source: String, can_edit: bool) -> impl IntoView {
                 aria-describedby="definition-problems"
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
-            >{text.get_untracked()}</textarea>
+            >{super::raw_text::escaped(text.get_untracked())}</textarea>
             <div id="definition-problems" aria-live="polite">
                 <Suspense fallback=|| view! { <p class="loading">"Checking…"</p> }>
                     {move || Suspend::new(async move {
@@ -340,7 +340,7 @@ fn LaunchForm(project: String, name: String, fields: String) -> impl IntoView {
                 <FormError message=Signal::derive(move || form_message(&value.get(), &["fields"])) />
                 <div class="field">
                     <label for="launch-fields">"Fields (JSON), over the definition's defaults"</label>
-                    <textarea id="launch-fields" name="fields" class="code" rows="6" spellcheck="false">{fields}</textarea>
+                    <textarea id="launch-fields" name="fields" class="code" rows="6" spellcheck="false">{super::raw_text::escaped(fields)}</textarea>
                     {move || field_message(&value.get(), "fields").map(|m| view! { <p class="field-error">{m}</p> })}
                 </div>
                 <button type="submit" class="primary" disabled=move || launch.pending().get()>"Launch"</button>

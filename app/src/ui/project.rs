@@ -208,7 +208,7 @@ fn Settings(project: ProjectView, changes: Changes) -> impl IntoView {
                 <div class="field">
                     <label for="description">"Description"</label>
                     <textarea id="description" name="description" rows="4" maxlength=DESCRIPTION_MAX>
-                        {description}
+                        {super::raw_text::escaped(description)}
                     </textarea>
                     {move || field_message(&updated.get(), "description").map(|m| view! { <p class="field-error">{m}</p> })}
                 </div>

@@ -23,7 +23,10 @@ pub fn definition() -> String {
 
 /// Creates the demo project, owned by the first administrator, unless a project with its
 /// slug exists. Returns whether it was created.
-pub async fn ensure(db: &DatabaseConnection) -> anyhow::Result<bool> {
+pub async fn ensure(
+    db: &DatabaseConnection,
+    keys: &app::ssr::secrets::Keyring,
+) -> anyhow::Result<bool> {
     match projects::by_slug(db, SLUG).await {
         Ok(_) => return Ok(false),
         Err(app::error::AppError::NotFound) => {}
@@ -38,7 +41,7 @@ pub async fn ensure(db: &DatabaseConnection) -> anyhow::Result<bool> {
         .ok_or_else(|| anyhow!("the demo project needs an administrator to own it"))?;
     let owner = CurrentUser::from(&owner);
     let actor = Actor::system();
-    let project = project_file::import(db, &actor, &owner, PROJECT_FILE, SLUG)
+    let project = project_file::import(db, keys, &actor, &owner, PROJECT_FILE, SLUG)
         .await
         .map_err(|error| anyhow!("cannot create the demo project: {error}"))?;
     definitions::save(db, &actor, Scope::Project(project.id), &definition())

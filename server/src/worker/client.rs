@@ -209,7 +209,7 @@ impl Worker {
                         },
                         Message::Close(frame) => {
                             let reason = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-                            if let Some((crate::worker_socket::CLOSE_REFUSED, reason)) = &reason {
+                            if let Some((crate::http::worker_socket::CLOSE_REFUSED, reason)) = &reason {
                                 bail!("the server refused the worker: {reason}");
                             }
                             return Ok(Ended::Retry {

@@ -606,7 +606,7 @@ async fn hostile_log_lines_are_kept_as_text_and_cut(app: TestApp) {
         "NOTE: recipe <img src=x onerror=alert(1)>-1.0-r0: task do_<b>x</b>: Started".to_owned(),
         "ERROR: \u{1b}[31m<script>alert(1)</script>\u{1b}[0m \u{fffd}".to_owned(),
     ];
-    let logs = logs::BuildLogs::new(Default::default());
+    let logs = logs::BuildLogs::new(Default::default(), app.secrets.clone());
     let taken = logs
         .ingest(&app.db, &app.data_dir, step.id, &lines)
         .await
@@ -639,7 +639,7 @@ async fn hostile_log_lines_are_kept_as_text_and_cut(app: TestApp) {
 
     // A full log says so once, and takes nothing more.
     let size = log.len() as u64;
-    let small = logs::BuildLogs::with_limit(Default::default(), size + 100);
+    let small = logs::BuildLogs::with_limit(Default::default(), app.secrets.clone(), size + 100);
     let more: Vec<String> = (0..10)
         .map(|i| format!("line {i} of forty bytes......"))
         .collect();
@@ -660,7 +660,8 @@ async fn hostile_log_lines_are_kept_as_text_and_cut(app: TestApp) {
     assert!(log.contains("line 0 of forty"));
     assert!(!log.contains("line 9 of forty"));
     // A server started again knows the log is full.
-    let restarted = logs::BuildLogs::with_limit(Default::default(), size + 100);
+    let restarted =
+        logs::BuildLogs::with_limit(Default::default(), app.secrets.clone(), size + 100);
     restarted
         .ingest(&app.db, &app.data_dir, step.id, &more)
         .await
@@ -669,8 +670,8 @@ async fn hostile_log_lines_are_kept_as_text_and_cut(app: TestApp) {
 }
 
 async fn the_demo_project_is_made_once(app: TestApp) {
-    assert!(server::demo::ensure(&app.db).await.unwrap());
-    assert!(!server::demo::ensure(&app.db).await.unwrap());
+    assert!(server::demo::ensure(&app.db, &app.secrets).await.unwrap());
+    assert!(!server::demo::ensure(&app.db, &app.secrets).await.unwrap());
     let admin = app.admin().await;
     let project = ok(&admin, "project", &[("slug", "demo")]).await;
     assert_eq!(project["owner"], "admin");
@@ -794,6 +795,16 @@ async fn builds_are_cancelled_hidden_and_deleted(app: TestApp) {
             "{action}"
         );
     }
+
+    // The deleted build was the newest, yet its number is not given again.
+    let next = start(&admin, "managed").await;
+    assert_eq!(next, number + 1, "a deleted build's number is never reused");
+    ok(
+        &admin,
+        "cancel_build",
+        &[("project", "managed"), ("number", &next.to_string())],
+    )
+    .await;
 }
 
 /// The All builds list as `client` sees it with `filter`: the total and each build as

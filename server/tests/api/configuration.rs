@@ -455,9 +455,46 @@ async fn export_then_import_gives_the_same_file(app: TestApp) {
         ],
     )
     .await;
+    // How it builds travels too: workflow, shared directory and retention.
+    ok(
+        &admin,
+        "save_definition",
+        &[
+            ("project", "origin"),
+            ("source", "name: custom-build\nprocess:\n  wait: 1s\n"),
+        ],
+    )
+    .await;
+    ok(
+        &admin,
+        "set_build_workflow",
+        &[("project", "origin"), ("definition", "custom-build")],
+    )
+    .await;
+    ok(
+        &admin,
+        "set_build_directory",
+        &[("project", "origin"), ("directory", "/srv/build/origin")],
+    )
+    .await;
+    ok(
+        &admin,
+        "set_build_retention",
+        &[
+            ("project", "origin"),
+            ("keep_builds", "10"),
+            ("keep_days", "30"),
+            ("keep_size", "2 GiB"),
+        ],
+    )
+    .await;
     let exported: String =
         serde_json::from_value(ok(&admin, "export_project", &[("slug", "origin")]).await).unwrap();
     assert!(exported.starts_with("schema = 1\n"), "{exported}");
+    assert!(
+        exported.contains("[builds]\nworkflow = \"custom-build\"\ndirectory = \"/srv/build/origin\"\nkeep_builds = 10\nkeep_days = 30\nkeep_bytes = 2147483648\n"),
+        "{exported}"
+    );
     assert!(!exported.contains("t0p-s3cret"), "secrets are not exported");
     assert!(
         !exported.contains("PARALLEL_MAKE"),
@@ -489,6 +526,20 @@ async fn export_then_import_gives_the_same_file(app: TestApp) {
     assert_eq!(
         again,
         exported.replace("slug = \"origin\"", "slug = \"copy\"")
+    );
+    // Only administrators give a project a shared build directory.
+    app.create_user("ann", "ann-password-1", false).await;
+    let ann = app.logged_in("ann", "ann-password-1").await;
+    let refused = ann
+        .call(
+            "import_project",
+            &[("file", exported.as_str()), ("slug", "anns")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.text().await.unwrap().contains("builds.directory"),
+        "the refusal names its key"
     );
     assert_eq!(
         audit_rows(&app, "project.import", "project", &copy["id"].to_string())

@@ -335,10 +335,15 @@ async fn a_message_that_fails_does_not_hold_up_the_queue(app: TestApp) {
 
     // With only the failing message due, a runner says so, and waits before trying again.
     let live = app::ssr::live::LiveBus::default();
-    let hub = app::ssr::workers::WorkerHub::new(Duration::from_secs(30), live.clone());
-    let runner = server::engine::Runner::new(app.db.clone(), app.engine.clone(), hub, live);
+    let hub = app::ssr::workers::WorkerHub::new(
+        Duration::from_secs(30),
+        live.clone(),
+        app.secrets.clone(),
+    );
+    let runner =
+        server::background::engine::Runner::new(app.db.clone(), app.engine.clone(), hub, live);
     assert_eq!(
         runner.try_execute_task().await.unwrap(),
-        server::engine::ExecutionOutcome::Failing
+        server::background::engine::ExecutionOutcome::Failing
     );
 }

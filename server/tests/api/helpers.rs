@@ -126,10 +126,7 @@ impl Backend {
             }
         };
         let mut settings = Settings {
-            store: StoreSettings {
-                data_dir: dir.path().join("data"),
-                database_url,
-            },
+            store: StoreSettings::new(dir.path().join("data"), database_url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_origin: None,
             site_root: dir.path().join("site"),
@@ -147,6 +144,7 @@ impl Backend {
         let address = application.local_addr().expect("bound address");
         let db = application.state().db.clone();
         let engine = application.state().engine.clone();
+        let secrets = application.state().secrets.clone();
         let shutdown = CancellationToken::new();
         tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
@@ -159,6 +157,7 @@ impl Backend {
             data_dir: settings.store.data_dir.clone(),
             database_url: settings.store.database_url.clone(),
             engine,
+            secrets,
             shutdown,
             postgres_database,
             _dir: dir,
@@ -179,6 +178,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The engine's cache and wake-up bell, shared with the running application.
     pub engine: app::ssr::processes::EngineHandle,
+    /// The keys the application seals secrets with.
+    pub secrets: app::ssr::secrets::Keyring,
     shutdown: CancellationToken,
     postgres_database: Option<String>,
     _dir: tempfile::TempDir,

@@ -18,6 +18,7 @@ on_each_database!(
     configure = |settings| settings.embedded_workers = 1;
     live_topics_go_through_the_policy,
     a_misbehaving_socket_is_closed_alone,
+    losing_access_stops_a_followed_topic,
 );
 
 type Socket =
@@ -234,4 +235,103 @@ async fn a_misbehaving_socket_is_closed_alone(app: TestApp) {
     // The calm socket still hears its topic.
     drain_embedded_worker(&admin).await;
     changed(&mut calm, "workers").await;
+}
+
+/// A user who loses access to what a socket follows stops hearing of it within seconds:
+/// the socket asks the policy again and says the topic is refused.
+async fn losing_access_stops_a_followed_topic(app: TestApp) {
+    app.create_user("olga", "olga-password-1", false).await;
+    let olga = app.logged_in("olga", "olga-password-1").await;
+    create_project(&olga, "shared-os", &[("other_permissions[view]", "true")]).await;
+    let long = "name: long\nprocess:\n  sequence:\n    - wait: 60s\n";
+    let saved = olga
+        .call(
+            "save_definition",
+            &[("project", "shared-os"), ("source", long)],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let launched = olga
+        .call(
+            "launch_process",
+            &[("project", "shared-os"), ("name", "long")],
+        )
+        .await;
+    let id: i64 = launched.json().await.unwrap();
+    let topic = format!("process:{id}");
+
+    app.create_user("vic", "vic-password-1", false).await;
+    let vic = app.logged_in("vic", "vic-password-1").await;
+    let mut vic_tab = open(&app, Some(&vic), &app.origin).await.unwrap();
+    send(&mut vic_tab, json!({ "subscribe": topic })).await;
+    changed(&mut vic_tab, &topic).await;
+    send(&mut vic_tab, json!({ "subscribe": "builds" })).await;
+    changed(&mut vic_tab, "builds").await;
+
+    // Olga makes the project private again: Vic's tab is told within a few seconds.
+    let private = olga
+        .call(
+            "set_project_sharing",
+            &[("slug", "shared-os"), ("group", "")],
+        )
+        .await;
+    assert_eq!(private.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    let denied = loop {
+        let message = next(&mut vic_tab, Duration::from_secs(10))
+            .await
+            .expect("a refusal within 10 s");
+        if message.get("denied").is_some() {
+            break message;
+        }
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(denied["denied"]["topic"], topic);
+    assert_eq!(denied["denied"]["reason"], "Not found.");
+
+    // The process changes; Vic hears nothing of it.
+    let cancelled = olga
+        .call(
+            "control_process",
+            &[("id", &id.to_string()), ("command", "cancel")],
+        )
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    while let Some(message) = next(&mut vic_tab, Duration::from_millis(1500)).await {
+        assert_ne!(
+            message,
+            json!({ "changed": topic }),
+            "heard after losing access"
+        );
+    }
+
+    // A disabled account's socket is closed.
+    let admin = app.admin().await;
+    let users: Value = admin
+        .call("list_users", &[("search", "vic"), ("page", "1")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let vic_id = users["items"][0]["id"].to_string();
+    let off = admin
+        .call("change_user", &[("id", &vic_id), ("change", "Disable")])
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match vic_tab.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the socket closes within 10 s");
+    assert_eq!(closed, Some(server::http::live_socket::CLOSE_SIGNED_OUT));
 }

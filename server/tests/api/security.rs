@@ -8,7 +8,48 @@ on_each_database!(
     pages_carry_security_headers,
     unknown_pages_are_404,
     health_and_readiness_answer_json,
+    without_a_session_nothing_tells_what_exists,
 );
+
+/// Without a session every server function answers 401 before it looks anything up, so a
+/// slug, build or process that exists answers as one that does not.
+async fn without_a_session_nothing_tells_what_exists(app: TestApp) {
+    let admin = app.admin().await;
+    crate::projects::create_project(&admin, "real", &[]).await;
+    let anonymous = app.client();
+    let calls: [(&str, Vec<(&str, &str)>); 6] = [
+        ("project", vec![("slug", "SLUG")]),
+        ("read_build", vec![("project", "SLUG"), ("number", "1")]),
+        ("list_builds", vec![("project", "SLUG")]),
+        (
+            "project_configuration",
+            vec![("slug", "SLUG"), ("revision", "0")],
+        ),
+        (
+            "launch_process",
+            vec![("project", "SLUG"), ("name", "x"), ("fields", "not json")],
+        ),
+        ("process_detail", vec![("id", "1")]),
+    ];
+    for (endpoint, form) in &calls {
+        let mut answers = Vec::new();
+        for slug in ["real", "missing"] {
+            let form: Vec<(&str, &str)> = form
+                .iter()
+                .map(|(key, value)| (*key, if *value == "SLUG" { slug } else { value }))
+                .collect();
+            let response = anonymous.call(endpoint, &form).await;
+            let status = response.status();
+            answers.push((status, response.text().await.unwrap()));
+        }
+        assert_eq!(
+            answers[0].0,
+            StatusCode::UNAUTHORIZED,
+            "{endpoint}: {answers:?}"
+        );
+        assert_eq!(answers[0], answers[1], "{endpoint} tells them apart");
+    }
+}
 
 async fn cross_origin_posts_are_refused(app: TestApp) {
     let browser = app.client();

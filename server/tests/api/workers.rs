@@ -47,6 +47,7 @@ mod external {
         a_batch_of_replies_takes_each_attempt_once,
         a_lost_worker_is_retried_then_failed,
         administrators_manage_tokens_and_workers,
+        a_slow_log_holds_up_neither_heartbeats_nor_leases,
     );
 }
 
@@ -321,7 +322,10 @@ async fn workers_need_a_live_token(app: TestApp) {
     let Some(Ok(WsMessage::Close(Some(frame)))) = socket.next().await else {
         panic!("the hello must be refused with a close frame");
     };
-    assert_eq!(u16::from(frame.code), server::worker_socket::CLOSE_REFUSED);
+    assert_eq!(
+        u16::from(frame.code),
+        server::http::worker_socket::CLOSE_REFUSED
+    );
     assert_eq!(
         frame.reason.as_str(),
         "participants: no participant `rocket` is registered"
@@ -513,6 +517,72 @@ async fn workers_holding_one_each(
     sorted.sort_unstable();
     assert_eq!(sorted, launched, "each worker holds one of the processes");
     (sockets, workers, held, processes)
+}
+
+/// A log the server cannot write (a named pipe nobody reads yet, as a stalled disk would
+/// be) holds up only the log: the worker's heartbeats still keep its lease well past the
+/// lease's length, and once the log can be written every line arrives before the reply.
+async fn a_slow_log_holds_up_neither_heartbeats_nor_leases(app: TestApp) {
+    let (mut sockets, _, held, processes) = workers_holding_one_each(&app, 1).await;
+    let (socket, attempt, instance) = (&mut sockets[0], held[0], processes[0]);
+    let path = logs::path(&app.data_dir, attempt.workitem);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+    // More log frames than the server holds while it writes, then heartbeats for three
+    // leases (the lease is 2 s).
+    for n in 0..40 {
+        let log = WorkerFrame::Log {
+            attempt,
+            lines: vec![format!("line {n}")],
+        };
+        send(socket, &log).await;
+    }
+    for _ in 0..12 {
+        send(socket, &WorkerFrame::Heartbeat).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let row = Workitems::find_by_id(attempt.workitem)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.attempt, row.losses),
+        (1, 0),
+        "the worker was taken for lost"
+    );
+    assert_eq!(
+        row.worker_id.map(|_| ()),
+        Some(()),
+        "the workitem is still held"
+    );
+
+    // The disk comes back: every line is written, then the reply counts.
+    // Each write opens the pipe anew: read it until the last line came.
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        while !log.contains("line 39\n") {
+            log.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+        log
+    });
+    send(
+        socket,
+        &WorkerFrame::Reply {
+            attempt,
+            outcome: done(),
+        },
+    )
+    .await;
+    assert_eq!(receive(socket).await, ServerFrame::Replied { attempt });
+    wait_for_status(&app, instance, "finished").await;
+    drop(sockets);
+    let log = reader.join().unwrap();
+    assert!(
+        log.contains("line 0\n") && log.contains("line 39\n"),
+        "{log}"
+    );
 }
 
 fn done() -> Outcome {

@@ -13,10 +13,10 @@ use crate::helpers::Backend;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writers_take_turns_in_the_order_they_came() {
     let app = Backend::Sqlite.spawn_default().await;
-    let other = server::database::connect(&StoreSettings {
-        data_dir: app.data_dir.clone(),
-        database_url: app.database_url.clone(),
-    })
+    let other = server::database::connect(&StoreSettings::new(
+        app.data_dir.clone(),
+        app.database_url.clone(),
+    ))
     .await
     .unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));

@@ -7,6 +7,7 @@
 //! the last one, and whenever a step replies; viewers are told after each write. The file
 //! is the truth about the log's length: a server started again counts it from there.
 
+use crate::ssr::secrets::Keyring;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,6 +138,8 @@ pub struct BuildLogs {
     builds: Arc<Mutex<HashMap<i64, Arc<Target>>>>,
     /// Told of every build whose log was written.
     live: LiveBus,
+    /// Opens the secrets a log must not show.
+    keys: Keyring,
     /// The most bytes a log keeps.
     limit: u64,
 }
@@ -149,17 +152,18 @@ pub struct Ingested {
 }
 
 impl BuildLogs {
-    /// Build logs that tell `live` of what they write.
-    pub fn new(live: LiveBus) -> Self {
-        Self::with_limit(live, MAX_BUILD_LOG_BYTES)
+    /// Build logs that tell `live` of what they write, masking the secrets `keys` open.
+    pub fn new(live: LiveBus, keys: Keyring) -> Self {
+        Self::with_limit(live, keys, MAX_BUILD_LOG_BYTES)
     }
 
     /// Build logs that keep at most `limit` bytes each.
-    pub fn with_limit(live: LiveBus, limit: u64) -> Self {
+    pub fn with_limit(live: LiveBus, keys: Keyring, limit: u64) -> Self {
         Self {
             workitems: Default::default(),
             builds: Default::default(),
             live,
+            keys,
             limit,
         }
     }
@@ -214,7 +218,7 @@ impl BuildLogs {
             .await
             .map_err(db_error)?
             .ok_or(AppError::NotFound)?;
-        let secrets = super::jobs::secrets(db, &row).await?;
+        let secrets = super::jobs::secrets(db, &self.keys, &row).await?;
         let file_path = path(data_dir, row.project_id, row.number);
         let full = ends_with_notice(&file_path).await;
         let (lines, bytes) = log_reader::extent(&file_path).await.map_err(|error| {

@@ -220,16 +220,7 @@ pub async fn start(
             "Name at least one image target on the configuration page before building.",
         ));
     }
-    let last: Option<i32> = Builds::find()
-        .select_only()
-        .column_as(Column::Number.max(), "number")
-        .filter(Column::ProjectId.eq(project.id))
-        .into_tuple()
-        .one(&txn)
-        .await
-        .map_err(db_error)?
-        .flatten();
-    let number = last.unwrap_or(0) + 1;
+    let number = next_number(&txn, project).await?;
     let now = Utc::now();
     let row = builds::ActiveModel {
         project_id: Set(project.id),
@@ -306,6 +297,31 @@ pub async fn start(
     Ok(row)
 }
 
+/// Takes the next number of `project`'s builds from its counter, which only grows. The
+/// update locks the project's row until the transaction ends, so two builds started at
+/// once get two numbers.
+async fn next_number(conn: &impl ConnectionTrait, project: &Project) -> Result<i32, AppError> {
+    use super::entities::projects::{Column as ProjectColumn, Entity as Projects};
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Projects::update_many()
+        .col_expr(
+            ProjectColumn::LastBuildNumber,
+            Expr::col(ProjectColumn::LastBuildNumber).add(1),
+        )
+        .filter(ProjectColumn::Id.eq(project.id))
+        .exec(conn)
+        .await
+        .map_err(db_error)?;
+    let number: Option<i32> = Projects::find_by_id(project.id)
+        .select_only()
+        .column(ProjectColumn::LastBuildNumber)
+        .into_tuple()
+        .one(conn)
+        .await
+        .map_err(db_error)?;
+    number.ok_or(AppError::NotFound)
+}
+
 /// The build of `project` numbered `number`.
 pub async fn by_number(
     conn: &impl ConnectionTrait,
@@ -315,6 +331,15 @@ pub async fn by_number(
     Builds::find()
         .filter(Column::ProjectId.eq(project.id))
         .filter(Column::Number.eq(number))
+        .one(conn)
+        .await
+        .map_err(db_error)?
+        .ok_or(AppError::NotFound)
+}
+
+/// The build with id `id`.
+pub async fn by_id(conn: &impl ConnectionTrait, id: i64) -> Result<builds::Model, AppError> {
+    Builds::find_by_id(id)
         .one(conn)
         .await
         .map_err(db_error)?

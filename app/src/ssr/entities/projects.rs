@@ -28,6 +28,9 @@ pub struct Model {
     pub keep_days: Option<i32>,
     /// Keep at most this many bytes of artifacts.
     pub keep_bytes: Option<i64>,
+    /// The number of the project's newest build ever started; only grows, so a deleted
+    /// build's number is never given again.
+    pub last_build_number: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

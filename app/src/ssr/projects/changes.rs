@@ -328,6 +328,7 @@ pub async fn delete(
 /// (without secret values). `slug` is the `new_slug` field.
 pub async fn clone(
     db: &DatabaseConnection,
+    keys: &crate::ssr::secrets::Keyring,
     actor: &Actor,
     user: &CurrentUser,
     source: &Project,
@@ -348,7 +349,7 @@ pub async fn clone(
     }
     if config != Configuration::default() {
         let summary = format!("Cloned from {}", source.slug);
-        configurations::insert_revision(&txn, actor, &project, &config, &summary).await?;
+        configurations::insert_revision(&txn, keys, actor, &project, &config, &summary).await?;
     }
     let summary = format!("Cloned {} as {}", source.slug, project.slug);
     let event = event("project.clone", &project, summary).details(json!({

@@ -9,6 +9,7 @@
 pub mod cron;
 pub mod webhook;
 
+use crate::ssr::secrets::Keyring;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -100,6 +101,7 @@ fn schedule_of(row: &triggers::Model) -> Option<cron::Schedule> {
 /// once). The caller has checked the permission.
 pub async fn create(
     db: &DatabaseConnection,
+    keys: &Keyring,
     cache: &DefinitionCache,
     actor: &Actor,
     scope: Scope,
@@ -218,7 +220,7 @@ pub async fn create(
         fields: Set(fields),
         schedule: Set(schedule),
         time_zone: Set(time_zone),
-        secret: Set(secret.clone()),
+        secret: Set(secret.as_deref().map(|secret| keys.seal(secret))),
         mapping: Set(mapping),
         enabled: Set(true),
         created_by: Set(actor.name.clone()),
@@ -462,20 +464,26 @@ pub async fn next_due(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, 
 /// A call of webhook trigger `id`: checks its signature, maps its payload and launches the
 /// process. Refusals and failures are recorded as runs; refusals are audited.
 pub async fn call(
-    db: &DatabaseConnection,
-    cache: &DefinitionCache,
+    state: &crate::ssr::state::AppState,
     id: i64,
     signature: Option<&str>,
     token: Option<&str>,
     body: &[u8],
     client_addr: Option<String>,
 ) -> Result<i64, CallFailure> {
+    let (db, cache) = (&state.db, &state.engine.cache);
     let row = match Triggers::find_by_id(id).one(db).await.map_err(db_error)? {
         Some(row) if row.kind == "webhook" => row,
         _ => return Err(CallFailure::Unknown),
     };
-    let secret = row.secret.as_deref().unwrap_or_default();
-    if let Err(refusal) = webhook::verify(secret, signature, token, body) {
+    let secret = state
+        .secrets
+        .open(row.secret.as_deref().unwrap_or_default())
+        .map_err(|error| {
+            tracing::error!(%error, trigger = row.id, "cannot open a webhook's secret");
+            CallFailure::Internal
+        })?;
+    if let Err(refusal) = webhook::verify(&secret, signature, token, body) {
         let txn = begin_write(db).await?;
         record_run(&txn, row.id, "refused", None, refusal.message()).await?;
         let event = Event::new(

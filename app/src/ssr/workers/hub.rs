@@ -79,6 +79,8 @@ pub struct WorkerHub {
     embedded_secret: Arc<String>,
     /// Where the workers page hears of changes.
     live: LiveBus,
+    /// Opens the secrets a build step is given.
+    keys: crate::ssr::secrets::Keyring,
 }
 
 /// A connection's place in the hub, returned by [`WorkerHub::attach`].
@@ -88,12 +90,13 @@ pub struct Attached {
 }
 
 impl WorkerHub {
-    pub fn new(lease: Duration, live: LiveBus) -> Self {
+    pub fn new(lease: Duration, live: LiveBus, keys: crate::ssr::secrets::Keyring) -> Self {
         Self {
             inner: Arc::default(),
             lease,
             embedded_secret: Arc::new(super::tokens::random_secret()),
             live,
+            keys,
         }
     }
 
@@ -314,7 +317,7 @@ impl WorkerHub {
             let mut params: Fields = serde_json::from_str(&row.params).unwrap_or_default();
             if row.participant == "build" {
                 // What the build's steps need, secrets included, goes to the worker only.
-                match crate::ssr::builds::jobs::spec(db, row.instance_id).await {
+                match crate::ssr::builds::jobs::spec(db, &self.keys, row.instance_id).await {
                     Ok(Some(build)) => {
                         params.insert("build".into(), build);
                     }

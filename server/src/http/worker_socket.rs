@@ -24,11 +24,17 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::EntityTrait;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Replies of one connection being written at once; beyond them the connection reads no
 /// further frames until one is answered.
 const MAX_REPLYING: usize = 2 * MAX_CAPACITY as usize;
+
+/// Frames of log lines and progress one connection holds while they are written; past
+/// them it reads no further frames until one is written, and meanwhile keeps the worker's
+/// leases itself, since the worker is waiting on the server, not gone.
+const NEWS_BUFFER: usize = 16;
 
 /// How long a new connection has to introduce itself.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,6 +219,18 @@ struct Connection {
     instances: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
 }
 
+/// What a worker said that is written in the order it was said: log lines and progress.
+enum News {
+    Log {
+        attempt: Attempt,
+        lines: Vec<String>,
+    },
+    Progress {
+        attempt: Attempt,
+        text: String,
+    },
+}
+
 impl Connection {
     /// Tells the page of the process running `workitem` that it has news.
     async fn publish_news(&self, workitem: i64) {
@@ -280,6 +298,10 @@ impl Connection {
     }
 
     /// Serves the connection until it ends; returns why it ended.
+    ///
+    /// Reading frames never waits on the disk or the database: log lines and progress are
+    /// written by a task of their own, in order, heartbeats by another, and replies each by
+    /// a task of its own once the news read before them is written.
     async fn run(
         self: &Arc<Self>,
         socket: WebSocket,
@@ -300,9 +322,16 @@ impl Connection {
         // reply polled only from here would keep the database connection it holds while the
         // loop waits for one, and a few such connections starve the pool.
         let mut replying = JoinSet::new();
+        let (news, written) = self.write_news();
+        let beat = self.write_heartbeats();
+        // The number of the latest news read; a reply waits until it is written.
+        let mut said = 0u64;
+        // News read while the writer's buffer was full; nothing more is read until it fits.
+        let mut waiting: Option<(u64, News)> = None;
+        let mut keep_leases = tokio::time::interval(self.state.workers.heartbeat_interval());
         loop {
             tokio::select! {
-                incoming = tokio::time::timeout(silence, stream.next()), if replying.len() < MAX_REPLYING => {
+                incoming = tokio::time::timeout(silence, stream.next()), if replying.len() < MAX_REPLYING && waiting.is_none() => {
                     let message = match incoming {
                         Err(_) => {
                             let _ = sink.send(close(close_code::POLICY, "no heartbeat within the lease")).await;
@@ -328,13 +357,43 @@ impl Connection {
                         Message::Close(_) => return "the worker closed the connection".into(),
                         Message::Ping(_) | Message::Pong(_) => continue,
                     };
-                    if let WorkerFrame::Reply { attempt, outcome } = frame {
-                        let connection = Arc::clone(self);
-                        replying.spawn(async move { connection.reply(attempt, outcome).await });
-                    } else if let Err(reason) = self.handle(frame).await {
-                        let _ = sink.send(close(close_code::POLICY, &reason)).await;
-                        return reason;
+                    let told = match frame {
+                        WorkerFrame::Hello { .. } => {
+                            let reason = "hello was already said";
+                            let _ = sink.send(close(close_code::POLICY, reason)).await;
+                            return reason.into();
+                        }
+                        WorkerFrame::Heartbeat => {
+                            beat.send_replace(());
+                            continue;
+                        }
+                        WorkerFrame::Reply { attempt, outcome } => {
+                            let connection = Arc::clone(self);
+                            let mut written = written.clone();
+                            replying.spawn(async move {
+                                // The lines a step printed are in its log before its reply counts.
+                                let _ = written.wait_for(|&done| done >= said).await;
+                                connection.reply(attempt, outcome).await
+                            });
+                            continue;
+                        }
+                        WorkerFrame::Log { attempt, lines } => News::Log { attempt, lines },
+                        WorkerFrame::Progress { attempt, text } => News::Progress { attempt, text },
+                    };
+                    said += 1;
+                    match news.try_send((said, told)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(item)) => waiting = Some(item),
+                        Err(mpsc::error::TrySendError::Closed(_)) => return "the log writer stopped".into(),
                     }
+                }
+                room = news.reserve(), if waiting.is_some() => match (room, waiting.take()) {
+                    (Ok(room), Some(item)) => room.send(item),
+                    _ => return "the log writer stopped".into(),
+                },
+                _ = keep_leases.tick(), if waiting.is_some() => {
+                    // The worker waits for the server to write what it sent: it is not gone.
+                    beat.send_replace(());
                 }
                 Some(answer) = replying.join_next(), if !replying.is_empty() => {
                     if let Ok(Some(answer)) = answer
@@ -359,59 +418,87 @@ impl Connection {
         }
     }
 
-    /// Handles one frame other than a reply; returns why the connection ends, if it does.
-    async fn handle(&self, frame: WorkerFrame) -> Result<(), String> {
+    /// Starts the task that writes this connection's news in the order it was read, and
+    /// returns where to send it and the number of the latest news written. The task ends
+    /// once the connection has let go of the sender and everything sent is written.
+    fn write_news(self: &Arc<Self>) -> (mpsc::Sender<(u64, News)>, watch::Receiver<u64>) {
+        let (sender, mut receiver) = mpsc::channel::<(u64, News)>(NEWS_BUFFER);
+        let (written, latest) = watch::channel(0u64);
+        let connection = Arc::clone(self);
+        tokio::spawn(async move {
+            while let Some((number, news)) = receiver.recv().await {
+                connection.take_news(news).await;
+                written.send_replace(number);
+            }
+        });
+        (sender, latest)
+    }
+
+    /// Starts the task that records the worker's heartbeats: each signal renews its leases,
+    /// and signals sent while one is being written make one more write, not many.
+    fn write_heartbeats(self: &Arc<Self>) -> watch::Sender<()> {
+        let (beat, mut beats) = watch::channel(());
+        let connection = Arc::clone(self);
+        tokio::spawn(async move {
+            while beats.changed().await.is_ok() {
+                connection.heartbeat().await;
+            }
+        });
+        beat
+    }
+
+    /// Renews the leases of what the worker runs.
+    async fn heartbeat(&self) {
         let hub = &self.state.workers;
-        match frame {
-            WorkerFrame::Hello { .. } => Err("hello was already said".into()),
-            WorkerFrame::Heartbeat => {
-                let now = Utc::now();
-                let until = now + chrono::Duration::from_std(hub.lease).unwrap_or_default();
-                let running = hub.running(self.worker);
-                if let Err(error) =
-                    registry::heartbeat(&self.state.db, self.worker, &running, now, until).await
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(hub.lease).unwrap_or_default();
+        let running = hub.running(self.worker);
+        if let Err(error) =
+            registry::heartbeat(&self.state.db, self.worker, &running, now, until).await
+        {
+            tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
+        }
+    }
+
+    /// Writes what the worker said about a workitem it runs.
+    async fn take_news(&self, news: News) {
+        let hub = &self.state.workers;
+        match news {
+            News::Log { attempt, mut lines } => {
+                if !hub.runs(self.worker, attempt) {
+                    return;
+                }
+                if let Some(header) = hub.take_header(self.worker, attempt) {
+                    lines.insert(0, header);
+                }
+                let (state, data_dir) = (&self.state, &self.state.data_dir);
+                // A build's steps write the build's log; other workitems their own.
+                match state
+                    .builds
+                    .ingest(&state.db, data_dir, attempt.workitem, &lines)
+                    .await
                 {
-                    tracing::warn!(%error, worker = %self.name, "cannot record a heartbeat");
+                    // Viewers are told when what it said is written.
+                    Ok(Some(_)) => return,
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, workitem = attempt.workitem, "cannot take in a build log");
+                        return;
+                    }
                 }
-                Ok(())
-            }
-            WorkerFrame::Log { attempt, mut lines } => {
-                if hub.runs(self.worker, attempt) {
-                    if let Some(header) = hub.take_header(self.worker, attempt) {
-                        lines.insert(0, header);
-                    }
-                    let (state, data_dir) = (&self.state, &self.state.data_dir);
-                    // A build's steps write the build's log; other workitems their own.
-                    match state
-                        .builds
-                        .ingest(&state.db, data_dir, attempt.workitem, &lines)
-                        .await
-                    {
-                        // Viewers are told when what it said is written.
-                        Ok(Some(_)) => return Ok(()),
-                        Ok(None) => {}
-                        Err(error) => {
-                            tracing::warn!(%error, workitem = attempt.workitem, "cannot take in a build log");
-                            return Ok(());
-                        }
-                    }
-                    if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
-                        tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");
-                    }
-                    self.publish_news(attempt.workitem).await;
+                if let Err(error) = logs::append(data_dir, attempt.workitem, &lines).await {
+                    tracing::warn!(%error, workitem = attempt.workitem, "cannot write a workitem log");
                 }
-                Ok(())
+                self.publish_news(attempt.workitem).await;
             }
-            WorkerFrame::Progress { attempt, text } => {
+            News::Progress { attempt, text } => {
                 if let Err(error) =
                     leases::progress(&self.state.db, self.worker, attempt, &text).await
                 {
                     tracing::warn!(%error, "cannot record progress");
                 }
                 self.publish_news(attempt.workitem).await;
-                Ok(())
             }
-            WorkerFrame::Reply { .. } => Err("replies are taken by the connection loop".into()),
         }
     }
 

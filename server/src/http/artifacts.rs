@@ -24,8 +24,8 @@ use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::plain_routes::{context, error_response};
-use crate::worker_socket::bearer;
+use crate::http::plain_routes::{context, error_response};
+use crate::http::worker_socket::bearer;
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, message.into()).into_response()

@@ -51,7 +51,8 @@ pub async fn run(command: ProjectCommand) -> anyhow::Result<()> {
                 .filter(|user| !user.is_disabled)
                 .ok_or_else(|| anyhow!("no active user named '{name}'"))?;
             let owner = CurrentUser::from(&owner);
-            let project = project_file::import(&db, &Actor::system(), &owner, &text, &slug)
+            let keys = crate::secrets_key::load(&store, &db).await?;
+            let project = project_file::import(&db, &keys, &Actor::system(), &owner, &text, &slug)
                 .await
                 .map_err(app_error)?;
             println!(

@@ -1,8 +1,8 @@
 //! A build's whole log over HTTP, for anyone who may view the build: streamed, with Range
 //! requests answered, saved as `PROJECT-build-NUMBER.log`.
 
-use app::api::builds::access;
 use app::error::AppError;
+use app::ssr::access;
 use app::ssr::builds::logs;
 use app::ssr::request::Visitor;
 use app::ssr::state::AppState;
@@ -11,8 +11,8 @@ use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 
-use crate::artifacts::attachment;
-use crate::plain_routes::{context, error_response};
+use crate::http::artifacts::attachment;
+use crate::http::plain_routes::{context, error_response};
 
 /// `GET /projects/{slug}/builds/{number}/build.log`.
 pub async fn download(

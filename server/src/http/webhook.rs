@@ -34,8 +34,7 @@ pub async fn call(
     };
     let addr = client_addr(&headers, Some(peer), state.auth.trust_forwarded_for);
     let outcome = triggers::call(
-        &state.db,
-        &state.engine.cache,
+        &state,
         id,
         header(&headers, webhook::SIGNATURE_HEADER),
         header(&headers, webhook::TOKEN_HEADER),

@@ -1,6 +1,9 @@
 //! `kiln bench projects`: fills a scratch database with a large instance's worth of users,
 //! groups, projects and audit records, runs the real server on it and prints page latencies.
 
+pub mod build;
+pub mod engine;
+
 use crate::config::{BenchCommand, LogFormat, Settings, StoreSettings};
 use crate::database;
 use crate::startup::Application;
@@ -64,8 +67,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             database_url,
             requests,
         } => projects_bench(database_url, requests).await,
-        BenchCommand::Engine { database_url } => crate::engine_bench::run(database_url).await,
-        BenchCommand::Builds { database_url } => crate::build_bench::run(database_url).await,
+        BenchCommand::Engine { database_url } => engine::run(database_url).await,
+        BenchCommand::Builds { database_url } => build::run(database_url).await,
     }
 }
 
@@ -140,11 +143,11 @@ pub(crate) fn scratch_store(
         .prefix("kiln-bench-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let store = StoreSettings {
-        data_dir: dir.path().join("data"),
-        database_url: database_url
+    let store = StoreSettings::new(
+        dir.path().join("data"),
+        database_url
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("kiln.db").display())),
-    };
+    );
     Ok((dir, store))
 }
 

@@ -29,12 +29,12 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::bench::engine::ProtocolWorker;
 use crate::bench::{
     Browser, PASSWORD, insert_all, latencies, percentile_ms, refuse_unless_empty, scratch_store,
 };
 use crate::config::{LogFormat, Settings};
 use crate::database;
-use crate::engine_bench::ProtocolWorker;
 use crate::startup::Application;
 
 /// Builds seeded as history, over `HISTORY_PROJECTS` projects.
@@ -135,6 +135,7 @@ async fn seed_history(db: &DatabaseConnection) -> anyhow::Result<()> {
         keep_builds: Set(None),
         keep_days: Set(None),
         keep_bytes: Set(None),
+        last_build_number: Set((HISTORY / HISTORY_PROJECTS) as i32),
         created_at: Set(now - TimeDelta::days(366)),
         updated_at: Set(now),
         ..Default::default()
@@ -197,7 +198,7 @@ async fn measure(
     base: &str,
     dir: &std::path::Path,
 ) -> anyhow::Result<Figures> {
-    crate::demo::ensure(db).await?;
+    crate::demo::ensure(db, &state.secrets).await?;
     let project = app::ssr::projects::by_slug(db, crate::demo::SLUG)
         .await
         .map_err(|e| anyhow!("{e}"))?;

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::error::AppError;
 use app::live::{
     COALESCE_MS, ClientMessage, FLOOD_WINDOW_SECS, MAX_CLIENT_MESSAGE_BYTES, MAX_CLIENT_MESSAGES,
     MAX_SUBSCRIPTIONS, ServerMessage, Topic,
@@ -31,14 +32,13 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, Sleep};
 use tower_sessions::Session;
 
-use crate::web::OriginPolicy;
-use crate::worker_socket::close;
+use crate::http::layers::OriginPolicy;
+use crate::http::worker_socket::close;
 
-/// How often an open socket checks that its session is still open.
-const SESSION_RECHECK: Duration = Duration::from_secs(60);
-
-/// How long a "may this user see that project" answer is trusted.
-const VISIBILITY_TTL: Duration = Duration::from_secs(30);
+/// How often an open socket asks again whether its session is open and its user may still
+/// follow each topic it follows: a user who loses access (removed from a group, a project
+/// made private, a session ended, an account disabled) stops hearing within this time.
+const ACCESS_RECHECK: Duration = Duration::from_secs(3);
 
 /// The close code for a session that ended while the socket was open.
 pub const CLOSE_SIGNED_OUT: u16 = 4001;
@@ -95,8 +95,8 @@ struct Follower {
     user: CurrentUser,
     session_id: String,
     followed: BTreeSet<Topic>,
-    /// Which projects' process changes the user may hear of, and since when that is known.
-    visible: HashMap<Option<i64>, (bool, Instant)>,
+    /// Which projects' process changes the user may hear of, until the next recheck.
+    visible: HashMap<Option<i64>, bool>,
 }
 
 impl Follower {
@@ -108,8 +108,7 @@ impl Follower {
         let mut last_sent = Instant::now() - coalesce;
         let mut flush: Option<Pin<Box<Sleep>>> = None;
         let mut window = (Instant::now(), 0usize);
-        let mut recheck =
-            tokio::time::interval_at(Instant::now() + SESSION_RECHECK, SESSION_RECHECK);
+        let mut recheck = tokio::time::interval_at(Instant::now() + ACCESS_RECHECK, ACCESS_RECHECK);
         loop {
             let mut changed = false;
             tokio::select! {
@@ -165,10 +164,19 @@ impl Follower {
                     changed = !pending.is_empty();
                 }
                 _ = recheck.tick() => {
-                    let db = &self.ctx.state.db;
-                    if !matches!(live::still_signed_in(db, &self.session_id, self.user.id).await, Ok(true)) {
+                    if !self.refresh_user().await {
                         let _ = sink.send(close(CLOSE_SIGNED_OUT, "signed out")).await;
                         return;
+                    }
+                    for refusal in self.recheck_topics().await {
+                        if let ServerMessage::Denied { topic, .. } = &refusal
+                            && let Ok(topic) = topic.parse::<Topic>()
+                        {
+                            pending.remove(&topic);
+                        }
+                        if sink.send(text(&refusal)).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
@@ -228,22 +236,56 @@ impl Follower {
         }
     }
 
+    /// Reads the user again, so that a lost administrator right or a disabled account
+    /// counts at once; false when the session ended or the account was disabled.
+    async fn refresh_user(&mut self) -> bool {
+        let db = &self.ctx.state.db;
+        match live::signed_in_user(db, &self.session_id, self.user.id).await {
+            Ok(Some(user)) => {
+                self.ctx.visitor.user = Some(user.clone());
+                self.user = user;
+                self.visible.clear();
+                true
+            }
+            Ok(None) => false,
+            // The database did not answer: keep the socket, ask again next time.
+            Err(_) => true,
+        }
+    }
+
+    /// Asks the policy again about every followed topic; stops following those the user may
+    /// no longer see and returns a refusal for each.
+    async fn recheck_topics(&mut self) -> Vec<ServerMessage> {
+        let mut refusals = Vec::new();
+        for topic in self.followed.clone() {
+            match live::authorize(&self.ctx, topic).await {
+                Ok(()) | Err(AppError::Internal) => {}
+                Err(error) => {
+                    self.followed.remove(&topic);
+                    refusals.push(ServerMessage::Denied {
+                        topic: topic.to_string(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        refusals
+    }
+
     /// Whether the user may hear of `change`: the process and build lists only carry
-    /// changes of projects they may see; a followed process was checked when it was followed.
+    /// changes of projects they may see; a followed topic was checked when it was followed
+    /// and is checked again at every recheck.
     async fn may_hear(&mut self, change: Change) -> bool {
         if !matches!(change.topic, Topic::Processes | Topic::Builds) {
             return true;
         }
-        if let Some((answer, at)) = self.visible.get(&change.project)
-            && at.elapsed() < VISIBILITY_TTL
-        {
+        if let Some(answer) = self.visible.get(&change.project) {
             return *answer;
         }
         let answer = live::may_see(&self.ctx.state.db, &self.user, change.project)
             .await
             .unwrap_or(false);
-        self.visible
-            .insert(change.project, (answer, Instant::now()));
+        self.visible.insert(change.project, answer);
         answer
     }
 }

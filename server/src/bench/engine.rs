@@ -168,6 +168,7 @@ async fn through_server(
     let address = application.local_addr()?;
     let url = format!("ws://{address}/worker");
     let engine = application.state().engine.clone();
+    let keys = application.state().secrets.clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(shutdown.clone()));
     let secret = app::ssr::workers::tokens::create(db, &Actor::system(), "bench")
@@ -210,7 +211,8 @@ async fn through_server(
         worker.await.context("a worker task failed")??;
     }
 
-    let mut latencies = trigger_to_start(db, &format!("http://{address}"), &url, &secret).await?;
+    let mut latencies =
+        trigger_to_start(db, &keys, &format!("http://{address}"), &url, &secret).await?;
     shutdown.cancel();
     server.await.context("the server task failed")??;
     latencies.sort_by(f64::total_cmp);
@@ -391,6 +393,7 @@ fn done() -> Outcome {
 /// function, speaking the worker protocol) receives the workitem of the process it started.
 async fn trigger_to_start(
     db: &DatabaseConnection,
+    keys: &app::ssr::secrets::Keyring,
     base: &str,
     socket_url: &str,
     worker_token: &str,
@@ -413,9 +416,10 @@ async fn trigger_to_start(
         },
     };
     let cache = DefinitionCache::default();
-    let (trigger, secret) = triggers::create(db, &cache, &Actor::system(), Scope::Global, input)
-        .await
-        .map_err(|e| anyhow!("trigger: {e}"))?;
+    let (trigger, secret) =
+        triggers::create(db, keys, &cache, &Actor::system(), Scope::Global, input)
+            .await
+            .map_err(|e| anyhow!("trigger: {e}"))?;
     let secret = secret.context("a webhook has a secret")?;
     let hook = format!("{base}/hooks/{}", trigger.id);
     let mut worker =

@@ -2,8 +2,8 @@
 //! works without JavaScript and sends the browser on to the new project (or back to the
 //! form with the reason it was refused).
 
-use app::api::projects::access;
 use app::error::AppError;
+use app::ssr::access;
 use app::ssr::policy::Action;
 use app::ssr::project_file::{self, PROJECT_FILE_MAX_BYTES};
 use app::ssr::request::Visitor;
@@ -11,7 +11,7 @@ use app::ssr::state::AppState;
 use app::types::Permission;
 use axum::Extension;
 
-use crate::plain_routes::{context, error_response};
+use crate::http::plain_routes::{context, error_response};
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,8 +24,7 @@ pub async fn export(
 ) -> Response {
     let ctx = context(state, visitor);
     let result = async {
-        let (_, project) =
-            access::authorize(&ctx, &slug, Action::Project(Permission::View)).await?;
+        let (_, project) = access::project(&ctx, &slug, Action::Project(Permission::View)).await?;
         let text = project_file::export(&ctx.state.db, &project).await?;
         Ok::<_, AppError>((project.slug, text))
     }
@@ -90,7 +89,15 @@ pub async fn import(
     let result = async {
         let user = ctx.authorize(Action::CreateProject).await?.clone();
         let (file, slug) = fields(form).await?;
-        project_file::import(&ctx.state.db, &ctx.actor(), &user, &file, &slug).await
+        project_file::import(
+            &ctx.state.db,
+            &ctx.state.secrets,
+            &ctx.actor(),
+            &user,
+            &file,
+            &slug,
+        )
+        .await
     }
     .await;
     match result {
