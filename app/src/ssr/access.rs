@@ -12,6 +12,7 @@ use super::processes::Scope;
 use super::projects::{self, Project};
 use super::request::RequestContext;
 use crate::error::AppError;
+use crate::live::Topic;
 use crate::types::{CurrentUser, GroupId, Permission};
 
 /// The signed-in visitor, or 401 (audited as a refusal of `action` on `object_type`
@@ -212,4 +213,16 @@ pub async fn group(
         .authorize_on(object, Action::ViewGroup, action, "group", &id.to_string())
         .await?;
     Ok(user.clone())
+}
+
+/// Whether the visitor of `ctx` may follow `topic`: the same question the topic's page asks.
+pub async fn topic(ctx: &RequestContext, topic: Topic) -> Result<(), AppError> {
+    match topic {
+        Topic::Process(id) => process(ctx, id, false).await.map(|_| ()),
+        Topic::Build(id) => build_by_id(ctx, id, Permission::View).await.map(|_| ()),
+        Topic::Processes | Topic::Inbox | Topic::Builds => {
+            ctx.authorize(Action::UseKiln).await.map(|_| ())
+        }
+        Topic::Workers => ctx.authorize(Action::ViewWorkers).await.map(|_| ()),
+    }
 }

@@ -1,4 +1,5 @@
-//! The bus of live changes inside one server, and who may follow which topic.
+//! The bus of live changes inside one server, and who may hear of which change (who may
+//! follow a topic is asked of [`super::access::topic`]).
 //!
 //! Services publish a [`Change`] after the commit that made it; every `/ws` socket hears
 //! all of them and forwards the ones its browser follows and may see.
@@ -6,7 +7,6 @@
 use tokio::sync::broadcast;
 
 use super::policy::{self, Action, Object};
-use super::request::RequestContext;
 use crate::error::AppError;
 use crate::live::Topic;
 use crate::types::{CurrentUser, Permission};
@@ -40,20 +40,6 @@ impl LiveBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.0.subscribe()
-    }
-}
-
-/// Whether the visitor of `ctx` may follow `topic`: the same question the topic's page asks.
-pub async fn authorize(ctx: &RequestContext, topic: Topic) -> Result<(), AppError> {
-    match topic {
-        Topic::Process(id) => super::access::process(ctx, id, false).await.map(|_| ()),
-        Topic::Build(id) => super::access::build_by_id(ctx, id, Permission::View)
-            .await
-            .map(|_| ()),
-        Topic::Processes | Topic::Inbox | Topic::Builds => {
-            ctx.authorize(Action::UseKiln).await.map(|_| ())
-        }
-        Topic::Workers => ctx.authorize(Action::ViewWorkers).await.map(|_| ()),
     }
 }
 

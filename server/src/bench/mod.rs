@@ -1,4 +1,5 @@
-//! `kiln bench projects`: fills a scratch database with a large instance's worth of users,
+//! `kiln bench`: the benchmarks, each a subcommand. This module holds `kiln bench projects`
+//! and what the others share; it fills a scratch database with a large instance's worth of users,
 //! groups, projects and audit records, runs the real server on it and prints page latencies.
 
 pub mod build;

@@ -227,7 +227,7 @@ impl Follower {
                 "a page follows at most {MAX_SUBSCRIPTIONS} topics"
             )));
         }
-        match live::authorize(&self.ctx, topic).await {
+        match app::ssr::access::topic(&self.ctx, topic).await {
             Ok(()) => {
                 self.followed.insert(topic);
                 Ok(Some(topic))
@@ -258,7 +258,7 @@ impl Follower {
     async fn recheck_topics(&mut self) -> Vec<ServerMessage> {
         let mut refusals = Vec::new();
         for topic in self.followed.clone() {
-            match live::authorize(&self.ctx, topic).await {
+            match app::ssr::access::topic(&self.ctx, topic).await {
                 Ok(()) | Err(AppError::Internal) => {}
                 Err(error) => {
                     self.followed.remove(&topic);
