@@ -114,6 +114,18 @@ pub async fn upload(
         }
         Err(error) => return error_response(&error),
     };
+    let Some(_slot) = state.workers.start_upload(&worker) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "A worker uploads at most {} files at once; send this one when another is done.",
+                app::ssr::workers::hub::MAX_UPLOADS_PER_WORKER
+            ),
+        );
+    };
+    if let Err(error) = artifacts::check_room(&state.db, &build, &query.name, query.size).await {
+        return error_response(&error);
+    }
     let dir = artifacts::dir(&state.data_dir, build.project_id, build.number);
     let received = match receive(&dir, body, query.size).await {
         Ok(received) => received,

@@ -704,6 +704,33 @@ async fn only_the_worker_running_a_step_uploads_and_only_whole_files(app: TestAp
     let downloaded = admin.get(&url("slow", number, &notes["id"])).await;
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), again.as_slice());
 
+    // A build's artifacts have a budget together: with it nearly spent, a file that does
+    // not fit is refused before a byte is stored, naming the size.
+    use sea_orm::sea_query::Expr;
+    Artifacts::update_many()
+        .col_expr(
+            app::ssr::entities::artifacts::Column::Size,
+            Expr::value((artifacts::MAX_BUILD_ARTIFACT_BYTES - 5) as i64),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let response = put(
+        Some(&secret),
+        attempt,
+        query("more.txt", body.len(), &hash),
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("size") && text.contains("GiB together"),
+        "{text}"
+    );
+    assert_eq!(Artifacts::find().count(&app.db).await.unwrap(), 1);
+
     ok(
         &admin,
         "cancel_build",

@@ -30,6 +30,41 @@ pub const MAX_ARTIFACT_BYTES: u64 = 16 << 30;
 /// The most artifacts one build keeps.
 pub const MAX_ARTIFACTS_PER_BUILD: u64 = 1_000;
 
+/// The most bytes one build's artifacts take together.
+pub const MAX_BUILD_ARTIFACT_BYTES: u64 = 64 << 30;
+
+/// Refuses an upload of `size` bytes named `name` that would take build `build`'s
+/// artifacts past [`MAX_BUILD_ARTIFACT_BYTES`] (an artifact of the same name is replaced,
+/// so its bytes do not count).
+pub async fn check_room(
+    conn: &impl ConnectionTrait,
+    build: &builds::Model,
+    name: &str,
+    size: u64,
+) -> Result<(), AppError> {
+    let sizes: Vec<i64> = Artifacts::find()
+        .filter(Column::BuildId.eq(build.id))
+        .filter(Column::Name.ne(name))
+        .select_only()
+        .column(Column::Size)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_error)?;
+    let taken: u64 = sizes.iter().map(|&n| u64::try_from(n).unwrap_or(0)).sum();
+    if taken.saturating_add(size) > MAX_BUILD_ARTIFACT_BYTES {
+        return Err(AppError::invalid(
+            "size",
+            format!(
+                "A build's artifacts take at most {} GiB together; this build's take {} MiB already.",
+                MAX_BUILD_ARTIFACT_BYTES >> 30,
+                taken >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest artifact name, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
 
@@ -170,6 +205,8 @@ pub async fn record(
             format!("A build keeps at most {MAX_ARTIFACTS_PER_BUILD} artifacts."),
         ));
     }
+    // Checked again here: uploads of the same build may have run side by side.
+    check_room(&txn, build, upload.name, upload.size).await?;
     if let Some(old) = &replaced {
         Artifacts::delete_by_id(old.id)
             .exec(&txn)

@@ -55,6 +55,8 @@ struct Connection {
 #[derive(Default)]
 struct Inner {
     connections: Mutex<HashMap<i64, Connection>>,
+    /// Uploads in progress, by worker name.
+    uploads: Mutex<HashMap<String, usize>>,
     next_serial: std::sync::atomic::AtomicU64,
     wake: Notify,
     /// Whether the next pass must also reconcile (workitems were taken back).
@@ -89,7 +91,44 @@ pub struct Attached {
     pub outbox: mpsc::Receiver<Outgoing>,
 }
 
+/// The most files one worker uploads at once.
+pub const MAX_UPLOADS_PER_WORKER: usize = 4;
+
+/// One upload of a worker in progress; dropping it ends it.
+pub struct UploadSlot {
+    inner: Arc<Inner>,
+    worker: String,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        if let Ok(mut uploads) = self.inner.uploads.lock()
+            && let Some(count) = uploads.get_mut(&self.worker)
+        {
+            *count -= 1;
+            if *count == 0 {
+                uploads.remove(&self.worker);
+            }
+        }
+    }
+}
+
 impl WorkerHub {
+    /// A slot for an upload of `worker`, unless it uploads [`MAX_UPLOADS_PER_WORKER`]
+    /// files already.
+    pub fn start_upload(&self, worker: &str) -> Option<UploadSlot> {
+        let mut uploads = self.inner.uploads.lock().ok()?;
+        let count = uploads.entry(worker.to_owned()).or_default();
+        if *count >= MAX_UPLOADS_PER_WORKER {
+            return None;
+        }
+        *count += 1;
+        Some(UploadSlot {
+            inner: Arc::clone(&self.inner),
+            worker: worker.to_owned(),
+        })
+    }
+
     pub fn new(lease: Duration, live: LiveBus, keys: crate::ssr::secrets::Keyring) -> Self {
         Self {
             inner: Arc::default(),
@@ -378,5 +417,30 @@ impl WorkerHub {
                 () = tokio::time::sleep(PASS_INTERVAL) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssr::secrets::{Keyring, generate_key};
+
+    #[test]
+    fn a_worker_uploads_only_so_many_files_at_once() {
+        let hub = WorkerHub::new(
+            Duration::from_secs(30),
+            LiveBus::default(),
+            Keyring::new(&generate_key(), &[]),
+        );
+        let slots: Vec<_> = (0..MAX_UPLOADS_PER_WORKER)
+            .map(|_| hub.start_upload("builder").unwrap())
+            .collect();
+        assert!(hub.start_upload("builder").is_none());
+        assert!(
+            hub.start_upload("other").is_some(),
+            "each worker has its own"
+        );
+        drop(slots);
+        assert!(hub.start_upload("builder").is_some());
     }
 }
