@@ -13,6 +13,7 @@ mod m20261127_000004_create_workflow_engine;
 mod m20261127_000005_create_workers;
 mod m20261127_000006_create_triggers;
 mod m20261128_000001_create_builds;
+mod m20261204_211806_add_build_progress_and_line_prefix;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_workers::Migration),
             Box::new(m20261127_000006_create_triggers::Migration),
             Box::new(m20261128_000001_create_builds::Migration),
+            Box::new(m20261204_211806_add_build_progress_and_line_prefix::Migration),
         ]
     }
 }

@@ -371,6 +371,7 @@ mod tests {
             archived_at: None,
             build_definition: None,
             build_directory: None,
+            line_prefix: None,
             keep_builds: None,
             keep_days: None,
             keep_bytes: None,
