@@ -48,12 +48,26 @@ fn state_label(build: &BuildSummary) -> String {
     }
 }
 
-/// How far a build got, as a bar and in words.
+/// How far a build got, as a bar and in words: setscene tasks (restored from shared
+/// state) and tasks each with their own count, as BitBake numbers them.
 #[component]
 fn Progress(summary: BuildSummary) -> impl IntoView {
     let percent = summary.percent();
-    let words = if summary.tasks_total > 0 {
-        format!("task {} of {}", summary.tasks_done, summary.tasks_total)
+    let mut counts = Vec::new();
+    if summary.setscene_total > 0 {
+        counts.push(format!(
+            "setscene {} of {}",
+            summary.setscene_done, summary.setscene_total
+        ));
+    }
+    if summary.tasks_total > 0 {
+        counts.push(format!(
+            "task {} of {}",
+            summary.tasks_done, summary.tasks_total
+        ));
+    }
+    let words = if !counts.is_empty() {
+        counts.join(", ")
     } else if summary.parse_percent > 0 && !summary.state.is_over() {
         format!("parsing {}%", summary.parse_percent)
     } else {
@@ -876,10 +890,18 @@ fn Tasks(count: u64, failed: Vec<BuildTask>, reading: Reading) -> impl IntoView 
     view! {
         {(!failed.is_empty()).then(|| {
             let failed = failed.clone();
+            let in_table = failed.clone();
             view! {
                 <section class="card errors failed-tasks">
                     <h2>{format!("Failed tasks ({})", failed.len())}</h2>
-                    {move || table(failed.clone())}
+                    {move || table(in_table.clone())}
+                    // What BitBake said of each failure: where its log is, its exit code.
+                    <ul class="plain task-failures">
+                        {failed.iter().filter_map(|t| {
+                            let failure = t.failure.clone()?;
+                            Some(view! { <li><strong>{format!("{} {}", t.recipe, t.task)}</strong><pre>{failure}</pre></li> })
+                        }).collect_view()}
+                    </ul>
                 </section>
             }
         })}
