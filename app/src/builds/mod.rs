@@ -266,6 +266,10 @@ pub struct BuildWorkflow {
     pub build_directory: Option<String>,
     /// Whether the user may set the build directory (administrators).
     pub can_set_directory: bool,
+    /// The pattern taken off the start of each line of the build's output before it is
+    /// read, for a wrapper's prefix (see [`KAS_LINE_PREFIX`]); `None`: lines are read as
+    /// they are. Set with `configure`, like the workflow.
+    pub line_prefix: Option<String>,
 }
 
 /// The longest line prefix pattern, in bytes.
