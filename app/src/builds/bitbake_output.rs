@@ -62,8 +62,11 @@ pub enum Event {
     /// `Summary: There were 4 ERROR messages shown, returning a non-zero exit code.`: BitBake's
     /// own count of the build's errors or warnings.
     Counted { level: Level, count: u32 },
-    /// An `ERROR:` or `WARNING:` message with its continuation lines.
+    /// An `ERROR:` or `WARNING:` message, told at its first line.
     Message(Message),
+    /// A message gained continuation lines: the message begun on line `line`, its whole text
+    /// so far (its lines joined with `\n`).
+    MessageText { line: u64, text: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,16 +216,14 @@ impl Reader {
             self.continue_message(text, &mut events);
             return events;
         }
-        self.close(&mut events);
+        self.close();
         self.line(text, &mut events);
         events
     }
 
-    /// What is left open at the end of the output: a message still taking lines.
-    pub fn finish(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        self.close(&mut events);
-        events
+    /// The output ended (its step is over): a message still taking lines takes no more.
+    pub fn finish(&mut self) {
+        self.close();
     }
 
     fn line(&mut self, text: &str, events: &mut Vec<Event>) {
@@ -323,7 +324,7 @@ impl Reader {
             "Failed" => TaskState::Failed,
             _ => return None,
         };
-        if full.is_empty() || full.contains(' ') || task.is_empty() || task.contains(' ') {
+        if full.is_empty() || task.is_empty() || task.contains(' ') {
             return None;
         }
         let (recipe, version) = self.split_recipe(full, task);
@@ -479,16 +480,15 @@ impl Reader {
         }
     }
 
+    /// A message begins: it is told at once, and again with each line it gains.
     fn open(&mut self, level: Level, first: &str, events: &mut Vec<Event>) {
-        self.close(events);
-        self.open = Some(Open {
-            message: Message {
-                level,
-                text: cut(first, MAX_MESSAGE_BYTES).to_owned(),
-                line: self.lines,
-            },
-            lines: 1,
-        });
+        let message = Message {
+            level,
+            text: cut(first, MAX_MESSAGE_BYTES).trim_end().to_owned(),
+            line: self.lines,
+        };
+        events.push(Event::Message(message.clone()));
+        self.open = Some(Open { message, lines: 1 });
     }
 
     fn continue_message(&mut self, text: &str, events: &mut Vec<Event>) {
@@ -497,20 +497,25 @@ impl Reader {
         };
         let room = MAX_MESSAGE_BYTES.saturating_sub(open.message.text.len() + 1);
         if open.lines >= MAX_MESSAGE_LINES || room == 0 {
-            self.close(events);
+            self.open = None;
             return;
         }
+        let shown = open.message.text.trim_end().len();
         open.message.text.push('\n');
         open.message.text.push_str(cut(text, room));
         open.lines += 1;
+        // Blank lines count only once something follows them.
+        let text = open.message.text.trim_end();
+        if text.len() != shown {
+            events.push(Event::MessageText {
+                line: open.message.line,
+                text: text.to_owned(),
+            });
+        }
     }
 
-    fn close(&mut self, events: &mut Vec<Event>) {
-        if let Some(mut open) = self.open.take() {
-            let kept = open.message.text.trim_end().len();
-            open.message.text.truncate(kept);
-            events.push(Event::Message(open.message));
-        }
+    fn close(&mut self) {
+        self.open = None;
     }
 }
 
@@ -691,8 +696,8 @@ mod tests {
 
     fn read_all(text: &str, prefix: Option<LinePrefix>) -> Vec<Event> {
         let mut reader = Reader::new(prefix, 0);
-        let mut events: Vec<Event> = text.lines().flat_map(|line| reader.read(line)).collect();
-        events.extend(reader.finish());
+        let events = text.lines().flat_map(|line| reader.read(line)).collect();
+        reader.finish();
         events
     }
 
@@ -709,14 +714,21 @@ mod tests {
         })
     }
 
-    fn messages(events: &[Event], level: Level) -> Vec<&Message> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) if m.level == level => Some(m),
-                _ => None,
-            })
-            .collect()
+    /// The messages of `level` as the events left them, continuation lines and all.
+    fn messages(events: &[Event], level: Level) -> Vec<Message> {
+        let mut all: Vec<Message> = Vec::new();
+        for event in events {
+            match event {
+                Event::Message(m) => all.push(m.clone()),
+                Event::MessageText { line, text } => {
+                    let m = all.iter_mut().find(|m| m.line == *line).unwrap();
+                    m.text.clone_from(text);
+                }
+                _ => {}
+            }
+        }
+        all.retain(|m| m.level == level);
+        all
     }
 
     fn failures(events: &[Event]) -> Vec<(&str, &str, Option<&str>)> {
@@ -946,7 +958,7 @@ mod tests {
         let events = read_all(PIPE_FAILED, None);
         let errors = messages(&events, Level::Error);
         assert_eq!(errors.len(), 3, "{errors:#?}");
-        let fetch = errors[0];
+        let fetch = &errors[0];
         assert!(
             fetch
                 .text
@@ -973,10 +985,21 @@ mod tests {
         let events = read_all(&format!("WARNING: {wide}\n{wide}\n{wide}"), None);
         let warning = &messages(&events, Level::Warning)[0].text;
         assert!(warning.len() <= MAX_MESSAGE_BYTES, "{}", warning.len());
-        // A message still open when the output ends is not lost.
+        // A message is told at its first line, and again as it grows.
         assert_eq!(
-            messages(&read_all("ERROR: last words", None), Level::Error).len(),
-            1
+            one("ERROR: last words"),
+            [Event::Message(Message {
+                level: Level::Error,
+                text: "last words".into(),
+                line: 1
+            })]
+        );
+        assert_eq!(
+            read_all("WARNING: a\n\nb\n", None)[1..],
+            [Event::MessageText {
+                line: 1,
+                text: "a\n\nb".into()
+            }]
         );
     }
 

@@ -277,21 +277,8 @@ impl BuildLogs {
         outcome: Outcome,
     ) -> Result<Outcome, AppError> {
         let target = self.target(db, data_dir, build).await?;
-        {
-            // The step printed its last line: a message it left open is complete.
-            let mut written = target.written.lock().await;
-            let now = Utc::now();
-            let Written {
-                reader,
-                pending,
-                counts,
-                messages,
-                ..
-            } = &mut *written;
-            for event in reader.finish() {
-                pending.take(event, now, messages, counts);
-            }
-        }
+        // The step printed its last line: a message it left open takes no more.
+        target.written.lock().await.reader.finish();
         // The build's page is up to date with its log before the step is over; a write
         // that fails is tried again with the next lines, and must not change the reply.
         if let Err(error) = self.write(db, &target).await {
@@ -598,6 +585,8 @@ struct Reading {
     failures: BTreeMap<(String, String), Vec<String>>,
     /// Level, text and line of each message kept.
     messages: Vec<(&'static str, String, i64)>,
+    /// The whole text of messages written already that gained lines since, by line.
+    grown: BTreeMap<i64, String>,
     errors: i32,
     warnings: i32,
     /// BitBake's own count of errors and of warnings, when its summary gave it: the build
@@ -668,6 +657,16 @@ impl Reading {
                         .push((message.level.as_str(), message.text, line));
                 }
             }
+            Event::MessageText { line, text } => {
+                let line = i64::try_from(line).unwrap_or(i64::MAX);
+                match self.messages.iter_mut().rev().find(|m| m.2 == line) {
+                    Some(pending) => pending.1 = text,
+                    // Written already, or not kept (then there is nothing to change).
+                    None => {
+                        self.grown.insert(line, text);
+                    }
+                }
+            }
         }
         counts.progress = Ord::max(
             counts.progress,
@@ -701,6 +700,7 @@ impl Reading {
         !self.counted
             && self.tasks.is_empty()
             && self.messages.is_empty()
+            && self.grown.is_empty()
             && self.errors == 0
             && self.warnings == 0
             && self.reported_errors.is_none()
@@ -765,6 +765,16 @@ impl Reading {
                         ..Default::default()
                     });
             insert_chunks(&txn, rows.collect(), None).await?;
+        }
+        // A build's messages are told apart by their line.
+        for (line, text) in &self.grown {
+            Messages::update_many()
+                .col_expr(build_messages::Column::Text, Expr::value(text.clone()))
+                .filter(build_messages::Column::BuildId.eq(target.build))
+                .filter(build_messages::Column::Line.eq(*line))
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
         }
         // Tasks seen starting take their start from here; the others keep the one they have.
         // Tasks seen starting, tasks seen ending, and tasks only known to have failed.
@@ -911,9 +921,7 @@ mod tests {
                 reading.take(event, at, kept, &mut counts);
             }
         }
-        for event in reader.finish() {
-            reading.take(event, start, kept, &mut counts);
-        }
+        reader.finish();
         counts
     }
 
@@ -1009,5 +1017,30 @@ mod tests {
         let failure = &reading.failures[&key];
         assert_eq!(failure.len(), 2);
         assert!(failure[1].starts_with("Task (/x/busybox_1.36.1.bb:do_compile) failed"));
+    }
+
+    #[test]
+    fn a_message_written_already_takes_the_lines_that_follow_it() {
+        let mut reader = Reader::new(None, 10);
+        let (mut kept, mut counts) = (0, Counts::default());
+        let mut first = Reading::default();
+        for event in reader.read("ERROR: Fetcher failure: wget failed, output:") {
+            first.take(event, Utc::now(), &mut kept, &mut counts);
+        }
+        assert_eq!(first.messages.len(), 1);
+        assert_eq!(first.messages[0].2, 11);
+        // The first batch was written; the next one brings its continuation lines.
+        let mut next = Reading::default();
+        for line in ["HTTP request sent, awaiting response... 404 Not Found", ""] {
+            for event in reader.read(line) {
+                next.take(event, Utc::now(), &mut kept, &mut counts);
+            }
+        }
+        assert!(next.messages.is_empty());
+        assert_eq!(
+            next.grown[&11],
+            "Fetcher failure: wget failed, output:\nHTTP request sent, awaiting response... 404 Not Found"
+        );
+        assert_eq!((first.errors, next.errors), (1, 0));
     }
 }
