@@ -15,6 +15,7 @@ mod m20261127_000006_create_triggers;
 mod m20261128_000001_create_builds;
 mod m20261204_000001_add_build_counter;
 mod m20261204_000002_widen_trigger_secrets;
+mod m20261204_211806_add_build_progress_and_line_prefix;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_builds::Migration),
             Box::new(m20261204_000001_add_build_counter::Migration),
             Box::new(m20261204_000002_widen_trigger_secrets::Migration),
+            Box::new(m20261204_211806_add_build_progress_and_line_prefix::Migration),
         ]
     }
 }

@@ -321,6 +321,7 @@ pub async fn read_build_workflow(project: String) -> Result<BuildWorkflow, AppEr
             can_edit,
             build_directory: project.build_directory.clone(),
             can_set_directory,
+            line_prefix: project.line_prefix.clone(),
         })
     })
     .await
@@ -366,6 +367,29 @@ pub async fn set_build_directory(
         let directory = crate::builds::parse_build_directory(&directory)
             .map_err(|message| AppError::invalid("build_directory", message))?;
         builds::set_directory(&ctx.state.db, &ctx.actor(), &project, directory).await
+    })
+    .await
+}
+
+/// Sets the pattern taken off the start of each line of the project's build output before
+/// it is read (it needs `configure`), such as [`crate::builds::KAS_LINE_PREFIX`]; empty reads
+/// lines as they are. A pattern longer than [`crate::builds::MAX_LINE_PREFIX_BYTES`], or one
+/// that is no regular expression, is refused.
+#[server(prefix = "/api", endpoint = "set_build_line_prefix")]
+pub async fn set_build_line_prefix(
+    project: String,
+    #[server(default)] prefix: String,
+) -> Result<(), AppError> {
+    use crate::builds::bitbake_output::LinePrefix;
+    use crate::ssr::{builds, policy::Action, request::serve};
+    use crate::types::Permission;
+    serve(|ctx| async move {
+        let (_, project) =
+            access::project(&ctx, &project, Action::Project(Permission::Configure)).await?;
+        project.refuse_if_archived("line_prefix", "change how it builds")?;
+        LinePrefix::parse(&prefix).map_err(|message| AppError::invalid("line_prefix", message))?;
+        let prefix = Some(prefix).filter(|p| !p.trim().is_empty());
+        builds::set_line_prefix(&ctx.state.db, &ctx.actor(), &project, prefix).await
     })
     .await
 }

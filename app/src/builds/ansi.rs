@@ -217,6 +217,12 @@ pub fn runs(line: &str) -> Vec<Run> {
     runs
 }
 
+/// `line` as the plain text [`runs`] shows, without its styles: what a reader of the line
+/// sees.
+pub fn plain(line: &str) -> String {
+    runs(line).into_iter().map(|run| run.text).collect()
+}
+
 fn push(runs: &mut Vec<Run>, text: String, style: Style) {
     if text.is_empty() {
         return;

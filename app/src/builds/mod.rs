@@ -2,6 +2,8 @@
 //! it goes through, what a build tool's output says, and how its log lines are shown.
 
 pub mod ansi;
+// Read on the server only, where build logs arrive.
+#[cfg(feature = "ssr")]
 pub mod bitbake_output;
 
 use std::collections::BTreeMap;
@@ -111,10 +113,15 @@ pub struct BuildSummary {
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// Parsing progress in percent, then tasks done of the total.
+    /// Parsing progress in percent, then setscene tasks (restored from shared state) done of
+    /// their total, then tasks done of the total.
     pub parse_percent: u8,
+    pub setscene_done: u32,
+    pub setscene_total: u32,
     pub tasks_done: u32,
     pub tasks_total: u32,
+    /// The furthest the progress bar got, in percent: it never goes back.
+    pub progress: u8,
     pub errors: u32,
     pub warnings: u32,
     pub hidden: bool,
@@ -123,17 +130,41 @@ pub struct BuildSummary {
 }
 
 impl BuildSummary {
-    /// How far the build got, 0 to 100: parsing counts for the first tenth.
+    /// How far the build got, 0 to 100, never less than it once showed.
     pub fn percent(&self) -> u8 {
         if self.state == BuildState::Succeeded {
             return 100;
         }
-        let parsing = u32::from(self.parse_percent.min(100)) / 10;
-        let tasks = (self.tasks_done.min(self.tasks_total) * 90)
-            .checked_div(self.tasks_total)
-            .unwrap_or(0);
-        u8::try_from(parsing + tasks).unwrap_or(100)
+        Ord::max(
+            self.progress.min(100),
+            progress_percent(
+                self.parse_percent,
+                (self.setscene_done, self.setscene_total),
+                (self.tasks_done, self.tasks_total),
+            ),
+        )
     }
+}
+
+/// How far a build got, 0 to 100, from its parsing progress and its setscene and task
+/// counts (done, total): parsing counts for the first tenth, setscene tasks for the next
+/// fifth and tasks for the rest. Each part only grows while BitBake runs, so the sum does
+/// too, though BitBake's task numbers start again low once setscene tasks are over.
+pub fn progress_percent(parse_percent: u8, setscene: (u32, u32), tasks: (u32, u32)) -> u8 {
+    let part = |(done, total): (u32, u32), weight: u64| {
+        (u64::from(done.min(total)) * weight)
+            .checked_div(u64::from(total))
+            .unwrap_or(0)
+    };
+    let parsing = u64::from(parse_percent.min(100)) / 10;
+    // Setscene tasks come first; a build that never had any has that part behind it once
+    // its tasks run.
+    let setscene = if setscene.1 == 0 && tasks.1 > 0 {
+        20
+    } else {
+        part(setscene, 20)
+    };
+    u8::try_from(parsing + setscene + part(tasks, 70)).unwrap_or(100)
 }
 
 /// One task of a build.
@@ -146,6 +177,9 @@ pub struct BuildTask {
     pub outcome: String,
     pub started_at: DateTime<Utc>,
     pub duration_ms: Option<i64>,
+    /// For a failed task, what BitBake said of its failure: where its log is, its exit code.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// An error or warning of a build, with the log line it is on.
@@ -232,7 +266,18 @@ pub struct BuildWorkflow {
     pub build_directory: Option<String>,
     /// Whether the user may set the build directory (administrators).
     pub can_set_directory: bool,
+    /// The pattern taken off the start of each line of the build's output before it is
+    /// read, for a wrapper's prefix (see [`KAS_LINE_PREFIX`]); `None`: lines are read as
+    /// they are. Set with `configure`, like the workflow.
+    pub line_prefix: Option<String>,
 }
+
+/// The longest line prefix pattern, in bytes.
+pub const MAX_LINE_PREFIX_BYTES: usize = 256;
+
+/// The prefix kas puts before each line of BitBake's output, `2023-09-20 16:16:43 - INFO
+/// - `, as a line prefix pattern.
+pub const KAS_LINE_PREFIX: &str = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} - [A-Z]+ +- ";
 
 /// The longest configured build directory, in bytes.
 pub const MAX_BUILD_DIRECTORY_BYTES: usize = 1024;
@@ -556,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_counts_parsing_then_tasks() {
+    fn progress_counts_parsing_then_setscene_tasks_then_tasks() {
         let mut build = BuildSummary {
             id: 1,
             project: "p".into(),
@@ -571,8 +616,11 @@ mod tests {
             created_at: Utc::now(),
             finished_at: None,
             parse_percent: 50,
+            setscene_done: 0,
+            setscene_total: 0,
             tasks_done: 0,
             tasks_total: 0,
+            progress: 0,
             errors: 0,
             warnings: 0,
             hidden: false,
@@ -580,12 +628,26 @@ mod tests {
             archived: false,
         };
         assert_eq!(build.percent(), 5);
-        (build.parse_percent, build.tasks_done, build.tasks_total) = (100, 30, 60);
-        assert_eq!(build.percent(), 55);
+        (
+            build.parse_percent,
+            build.setscene_done,
+            build.setscene_total,
+        ) = (100, 4028, 4851);
+        assert_eq!(build.percent(), 26);
+        // Setscene tasks over, tasks counted from where BitBake numbers them: ahead.
+        build.setscene_done = 4851;
+        (build.tasks_done, build.tasks_total) = (1958, 11164);
+        assert_eq!(build.percent(), 42);
+        // Without setscene tasks, that part is behind a build once its tasks run.
+        (build.setscene_done, build.setscene_total) = (0, 0);
+        (build.tasks_done, build.tasks_total) = (30, 60);
+        assert_eq!(build.percent(), 65);
         build.tasks_done = 90;
         assert_eq!(build.percent(), 100);
+        // The furthest it got stays, whatever the counts say since.
+        (build.progress, build.tasks_done) = (80, 0);
+        assert_eq!(build.percent(), 80);
         build.state = BuildState::Succeeded;
-        build.tasks_done = 0;
         assert_eq!(build.percent(), 100);
     }
 }

@@ -55,6 +55,9 @@ pub struct BuildSettings {
     pub keep_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_bytes: Option<u64>,
+    /// The pattern a prefix its build output carries matches (such as kas's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_prefix: Option<String>,
 }
 
 impl BuildSettings {
@@ -70,6 +73,7 @@ impl BuildSettings {
             keep_builds: limits.keep_builds,
             keep_days: limits.keep_days,
             keep_bytes: limits.keep_bytes,
+            line_prefix: project.line_prefix.clone(),
         }
     }
 
@@ -86,6 +90,10 @@ impl BuildSettings {
         if let Some(directory) = &self.directory {
             crate::builds::parse_build_directory(directory)
                 .map_err(|message| refused("builds.directory", message))?;
+        }
+        if let Some(prefix) = &self.line_prefix {
+            crate::builds::bitbake_output::LinePrefix::parse(prefix)
+                .map_err(|message| refused("builds.line_prefix", message))?;
         }
         let limits = crate::builds::BuildRetention {
             keep_builds: self.keep_builds,
@@ -477,6 +485,7 @@ mod tests {
             archived_at: None,
             build_definition: None,
             build_directory: None,
+            line_prefix: None,
             keep_builds: None,
             keep_days: None,
             keep_bytes: None,

@@ -9,8 +9,9 @@ use super::processes::when;
 use super::status::ErrorPage;
 use crate::api::builds::{
     ArchiveBuild, CancelBuild, DeleteBuild, Rebuild, SetBuildDirectory, SetBuildHidden,
-    SetBuildPinned, SetBuildRetention, SetBuildWorkflow, StartBuild, list_builds, read_build,
-    read_build_log, read_build_storage, read_build_tasks, read_build_workflow,
+    SetBuildLinePrefix, SetBuildPinned, SetBuildRetention, SetBuildWorkflow, StartBuild,
+    list_builds, read_build, read_build_log, read_build_storage, read_build_tasks,
+    read_build_workflow,
 };
 use crate::builds::{
     Artifact, ArtifactKind, BuildLogTail, BuildState, BuildStorage, BuildSummary, BuildTask,
@@ -48,12 +49,26 @@ fn state_label(build: &BuildSummary) -> String {
     }
 }
 
-/// How far a build got, as a bar and in words.
+/// How far a build got, as a bar and in words: setscene tasks (restored from shared
+/// state) and tasks each with their own count, as BitBake numbers them.
 #[component]
 fn Progress(summary: BuildSummary) -> impl IntoView {
     let percent = summary.percent();
-    let words = if summary.tasks_total > 0 {
-        format!("task {} of {}", summary.tasks_done, summary.tasks_total)
+    let mut counts = Vec::new();
+    if summary.setscene_total > 0 {
+        counts.push(format!(
+            "setscene {} of {}",
+            summary.setscene_done, summary.setscene_total
+        ));
+    }
+    if summary.tasks_total > 0 {
+        counts.push(format!(
+            "task {} of {}",
+            summary.tasks_done, summary.tasks_total
+        ));
+    }
+    let words = if !counts.is_empty() {
+        counts.join(", ")
     } else if summary.parse_percent > 0 && !summary.state.is_over() {
         format!("parsing {}%", summary.parse_percent)
     } else {
@@ -168,6 +183,7 @@ pub fn BuildsSection(project: ProjectView) -> impl IntoView {
 pub fn BuildWorkflowCard(slug: String) -> impl IntoView {
     let save = ServerAction::<SetBuildWorkflow>::new();
     let save_directory = ServerAction::<SetBuildDirectory>::new();
+    let save_prefix = ServerAction::<SetBuildLinePrefix>::new();
     let workflow = Resource::new(
         {
             let slug = slug.clone();
@@ -176,6 +192,7 @@ pub fn BuildWorkflowCard(slug: String) -> impl IntoView {
                     slug.clone(),
                     save.version().get(),
                     save_directory.version().get(),
+                    save_prefix.version().get(),
                 )
             }
         },
@@ -191,7 +208,8 @@ pub fn BuildWorkflowCard(slug: String) -> impl IntoView {
                         match workflow.await {
                             Ok(workflow) => view! {
                                 <WorkflowChoice slug=slug.clone() workflow=workflow.clone() save />
-                                <BuildDirectory slug workflow save=save_directory />
+                                <BuildDirectory slug=slug.clone() workflow=workflow.clone() save=save_directory />
+                                <LinePrefix slug workflow save=save_prefix />
                             }
                             .into_any(),
                             Err(error) => view! { <ErrorPage error /> }.into_any(),
@@ -274,6 +292,56 @@ fn BuildDirectory(
             <p class="hint">"An absolute path, such as "<code>"/srv/yocto/my-project/build"</code>", kept between builds like a BitBake build directory you reuse by hand. A build waits until the earlier builds using it have ended. Files earlier builds left there are not collected again."</p>
             <button type="submit">"Save build directory"</button>
             {move || matches!(value.get(), Some(Ok(()))).then(|| view! { <span role="status">" Saved."</span> })}
+        </ActionForm>
+    }
+    .into_any()
+}
+
+/// The prefix a wrapper such as kas puts before each line of the build's output, which Kiln
+/// takes off before reading the line; users with `configure` set it.
+#[component]
+fn LinePrefix(
+    slug: String,
+    workflow: BuildWorkflow,
+    save: ServerAction<SetBuildLinePrefix>,
+) -> impl IntoView {
+    let said = match &workflow.line_prefix {
+        Some(pattern) => view! {
+            <p class="line-prefix">"Output lines are read without the prefix "<code>{pattern.clone()}</code>"."</p>
+        }
+        .into_any(),
+        None => view! { <p class="line-prefix">"Output lines are read as BitBake prints them."</p> }.into_any(),
+    };
+    if !workflow.can_edit {
+        return said;
+    }
+    let value = save.value();
+    let current = workflow.line_prefix.unwrap_or_default();
+    let kas = crate::builds::KAS_LINE_PREFIX;
+    let for_kas = slug.clone();
+    view! {
+        <h3>"Output line prefix"</h3>
+        {said}
+        <ActionForm action=save>
+            <input type="hidden" name="project" value=slug.clone() />
+            <FormError message=Signal::derive(move || form_message(&value.get(), &["line_prefix"])) />
+            <div class="field">
+                <label for="line-prefix">"Line prefix (a regular expression)"</label>
+                <input id="line-prefix" name="prefix" type="text" value=current
+                    placeholder="empty: lines are read as they are"
+                    maxlength=crate::builds::MAX_LINE_PREFIX_BYTES.to_string()
+                    autocomplete="off" spellcheck="false" />
+                {move || field_message(&value.get(), "line_prefix").map(|m| view! { <p class="field-error">{m}</p> })}
+            </div>
+            <p class="hint">{format!("When the build command wraps BitBake and prefixes each line it prints, the pattern matched at the start of a line is taken off before Kiln reads it. At most {} bytes.", crate::builds::MAX_LINE_PREFIX_BYTES)}</p>
+            <button type="submit">"Save line prefix"</button>
+            {move || matches!(value.get(), Some(Ok(()))).then(|| view! { <span role="status">" Saved."</span> })}
+        </ActionForm>
+        <ActionForm action=save>
+            <input type="hidden" name="project" value=for_kas />
+            <input type="hidden" name="prefix" value=kas />
+            <p class="hint">"kas prefixes each line with its time and level: "<code>{kas}</code>" "
+                <button type="submit">"Use kas's prefix"</button></p>
         </ActionForm>
     }
     .into_any()
@@ -876,10 +944,18 @@ fn Tasks(count: u64, failed: Vec<BuildTask>, reading: Reading) -> impl IntoView 
     view! {
         {(!failed.is_empty()).then(|| {
             let failed = failed.clone();
+            let in_table = failed.clone();
             view! {
                 <section class="card errors failed-tasks">
                     <h2>{format!("Failed tasks ({})", failed.len())}</h2>
-                    {move || table(failed.clone())}
+                    {move || table(in_table.clone())}
+                    // What BitBake said of each failure: where its log is, its exit code.
+                    <ul class="plain task-failures">
+                        {failed.iter().filter_map(|t| {
+                            let failure = t.failure.clone()?;
+                            Some(view! { <li><strong>{format!("{} {}", t.recipe, t.task)}</strong><pre>{failure}</pre></li> })
+                        }).collect_view()}
+                    </ul>
                 </section>
             }
         })}

@@ -10,14 +10,20 @@
 //! - `FAKE_BITBAKE_TASK_MS`: how long each task takes (default 50, at most 60000);
 //! - `FAKE_BITBAKE_FAIL`: `recipe:task` (for example `busybox:do_compile`) fails that task,
 //!   `yes` fails the task halfway through the build;
-//! - `FAKE_BITBAKE_IMAGE_KB`: the size of each image file (default 256, at most 1048576).
+//! - `FAKE_BITBAKE_IMAGE_KB`: the size of each image file (default 256, at most 1048576);
+//! - `FAKE_BITBAKE_SETSCENE`: how many setscene tasks to restore from shared state before
+//!   the tasks (default 0, at most 100000);
+//! - `FAKE_BITBAKE_OUTPUT`: `pipe` or `terminal`, the form BitBake writes its output in to
+//!   a pipe (what a worker sees: `Parsing recipes...done.`, each task's lines) or to a
+//!   terminal (progress bars, colours, a footer of running tasks); by default the form for
+//!   where standard output goes.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Recipes the fake build goes through, with their version and the layer file they are in.
 const RECIPES: &[(&str, &str, &str)] = &[
@@ -82,6 +88,13 @@ const TASKS: &[&str] = &[
     "do_populate_sysroot",
 ];
 
+/// The setscene tasks restored from shared state, in turn for each recipe.
+const SETSCENE_TASKS: &[&str] = &[
+    "do_populate_sysroot_setscene",
+    "do_package_setscene",
+    "do_package_write_rpm_setscene",
+];
+
 /// The tasks that make each target's image, after every recipe's tasks.
 const IMAGE_TASKS: &[&str] = &["do_rootfs", "do_image", "do_image_complete"];
 
@@ -103,6 +116,9 @@ struct Settings {
     task_time: Duration,
     fail: Option<Failure>,
     image_bytes: usize,
+    setscene: usize,
+    /// How output is written; `None`: as to a terminal when standard output is one.
+    form: Option<Form>,
 }
 
 enum Failure {
@@ -140,6 +156,11 @@ fn run() -> io::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    out.form = settings.form.unwrap_or(if io::stdout().is_terminal() {
+        Form::Terminal
+    } else {
+        Form::Pipe
+    });
     out.start_cooker_log(&settings.machine)?;
     build(&mut out, &settings, &targets)
 }
@@ -201,6 +222,17 @@ impl Settings {
             task_time: Duration::from_millis(number("FAKE_BITBAKE_TASK_MS", 50, 60_000)? as u64),
             fail,
             image_bytes: number("FAKE_BITBAKE_IMAGE_KB", 256, 1024 * 1024)? * 1024,
+            setscene: number("FAKE_BITBAKE_SETSCENE", 0, 100_000)?,
+            form: match setting("FAKE_BITBAKE_OUTPUT").as_deref() {
+                None | Some("auto") => None,
+                Some("pipe") => Some(Form::Pipe),
+                Some("terminal") => Some(Form::Terminal),
+                Some(other) => {
+                    return Err(format!(
+                        "FAKE_BITBAKE_OUTPUT: `pipe`, `terminal` or `auto`, not `{other}`"
+                    ));
+                }
+            },
         })
     }
 }
@@ -271,18 +303,13 @@ fn plan(targets: &[String], tasks: usize) -> Vec<Step> {
 }
 
 fn build(out: &mut Output, settings: &Settings, targets: &[String]) -> io::Result<ExitCode> {
-    let started = Instant::now();
-    out.line("Loading cache: 100% |###########################################| Time: 0:00:00")?;
+    // On a pipe BitBake writes each phase's name, then `done.` once it is over; on a
+    // terminal it draws progress bars, redrawn with carriage returns.
+    out.phase("Loading cache", || ())?;
     out.line("Loaded 1834 entries from dependency cache.")?;
-    for percent in [0, 25, 50, 75] {
-        out.line(&format!(
-            "Parsing recipes: {percent:3}% |{:<43}| ETA:  0:00:0{}",
-            "#".repeat(percent * 43 / 100),
-            (100 - percent) / 25
-        ))?;
-        std::thread::sleep(settings.task_time / 2);
-    }
-    out.line("Parsing recipes: 100% |###########################################| Time: 0:00:02")?;
+    out.phase("Parsing recipes", || {
+        std::thread::sleep(settings.task_time * 2);
+    })?;
     out.line("Parsing of 912 .bb files complete (0 cached, 912 parsed). 1834 targets, 78 skipped, 0 masked, 0 errors.")?;
     out.line("NOTE: Resolving any missing task queue dependencies")?;
     out.line("")?;
@@ -299,9 +326,27 @@ fn build(out: &mut Output, settings: &Settings, targets: &[String]) -> io::Resul
         out.line(&format!("{name:<20} = \"{value}\""))?;
     }
     out.line("")?;
-    out.line("WARNING: Host distribution \"fake-1\" has not been validated with this version of the build system; you may possibly experience unexpected failures.")?;
-    out.line("Initialising tasks: 100% |########################################| Time: 0:00:00")?;
+    out.message("WARNING", "Host distribution \"fake-1\" has not been validated with this version of the build system; you may possibly experience unexpected failures.")?;
+    out.phase("Initialising tasks", || ())?;
+    let setscene = settings.setscene;
+    out.line(&format!(
+        "Sstate summary: Wanted {setscene} Local {setscene} Mirrors 0 Missed 0 Current 0 (100% match, 0% complete)"
+    ))?;
     out.line("NOTE: Executing Tasks")?;
+    for n in 0..setscene {
+        let (recipe, version, file) = RECIPES[n % RECIPES.len()];
+        let task = SETSCENE_TASKS[(n / RECIPES.len()) % SETSCENE_TASKS.len()];
+        let step = Step {
+            recipe: recipe.into(),
+            version: version.into(),
+            file: file.into(),
+            task,
+        };
+        out.start("setscene task", n + 1, setscene, &step)?;
+        std::thread::sleep(settings.task_time / 4);
+        out.task_line(&step, "Succeeded")?;
+    }
+    out.line("NOTE: Setscene tasks completed")?;
 
     let steps = plan(targets, settings.tasks);
     let total = steps.len();
@@ -313,59 +358,64 @@ fn build(out: &mut Output, settings: &Settings, targets: &[String]) -> io::Resul
                 .iter()
                 .position(|s| s.recipe == *recipe && s.task == task);
             if at.is_none() {
-                out.line(&format!("WARNING: FAKE_BITBAKE_FAIL: no task {recipe}:{task} in this build; nothing fails"))?;
+                out.message(
+                    "WARNING",
+                    &format!(
+                        "FAKE_BITBAKE_FAIL: no task {recipe}:{task} in this build; nothing fails"
+                    ),
+                )?;
             }
             at
         }
     };
+    // The host's warning, and one for a task to fail that is not in the build.
+    let warnings = if failing.is_none() && settings.fail.is_some() {
+        "Summary: There were 2 WARNING messages."
+    } else {
+        "Summary: There was 1 WARNING message."
+    };
     for (n, step) in steps.iter().enumerate() {
         let name = format!("{}-{}", step.recipe, step.version);
-        out.line(&format!(
-            "NOTE: Running task {} of {total} (/poky/{}:{})",
-            n + 1,
-            step.file,
-            step.task
-        ))?;
-        out.line(&format!("NOTE: recipe {name}: task {}: Started", step.task))?;
+        out.start("task", n + 1, total, step)?;
         std::thread::sleep(settings.task_time);
         if failing == Some(n) {
             let log = fail_log(settings, step)?;
-            out.line(&format!("ERROR: {name} {}: oe_runmake failed", step.task))?;
-            out.line(&format!(
-                "ERROR: Logfile of failure stored in: {}",
-                log.display()
-            ))?;
+            out.message("ERROR", &format!("{name} {}: oe_runmake failed", step.task))?;
+            out.message(
+                "ERROR",
+                &format!("Logfile of failure stored in: {}", log.display()),
+            )?;
             out.line("Log data follows:")?;
             for line in FAILURE_LOG {
                 out.line(&format!("| {line}"))?;
             }
-            out.line(&format!("NOTE: recipe {name}: task {}: Failed", step.task))?;
-            out.line(&format!(
-                "ERROR: Task (/poky/{}:{}) failed with exit code '1'",
-                step.file, step.task
-            ))?;
+            out.task_line(step, "Failed")?;
+            out.message(
+                "ERROR",
+                &format!(
+                    "Task (/poky/{}:{}) failed with exit code '1'",
+                    step.file, step.task
+                ),
+            )?;
+            out.footer(n + 1, total)?;
             out.line(&format!("NOTE: Tasks Summary: Attempted {} tasks of which 0 didn't need to be rerun and 1 failed.", n + 1))?;
             out.line("")?;
             out.line("Summary: 1 task failed:")?;
             out.line(&format!("  /poky/{}:{}", step.file, step.task))?;
-            out.line("Summary: There was 1 WARNING message.")?;
-            out.line("Summary: There were 3 ERROR messages, returning a non-zero exit code.")?;
+            out.line(warnings)?;
+            // BitBake counts neither the log's place nor the exit code as errors.
+            out.line("Summary: There was 1 ERROR message, returning a non-zero exit code.")?;
             return Ok(ExitCode::from(1));
         }
         if step.task == "do_image_complete" {
             write_images(settings, &step.recipe)?;
         }
-        out.line(&format!(
-            "NOTE: recipe {name}: task {}: Succeeded",
-            step.task
-        ))?;
+        out.task_line(step, "Succeeded")?;
     }
+    out.footer(total, total)?;
     out.line(&format!("NOTE: Tasks Summary: Attempted {total} tasks of which 0 didn't need to be rerun and all succeeded."))?;
     out.line("")?;
-    out.line(&format!(
-        "Summary: There was 1 WARNING message. Build took {:.1} s.",
-        started.elapsed().as_secs_f64()
-    ))?;
+    out.line(warnings)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -433,10 +483,22 @@ fn image_bytes(name: &str, kind: &str, size: usize) -> Vec<u8> {
     bytes
 }
 
-/// Standard output, copied to the cooker log once it is open.
+/// How BitBake writes its output: to a pipe, or to a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Each phase as `NAME...done.`, every task's `Running` and `recipe` lines.
+    Pipe,
+    /// Progress bars, colours, and a footer of the running tasks in place of the tasks'
+    /// lines.
+    Terminal,
+}
+
+/// Standard output, copied to the cooker log once it is open (without colours, as
+/// BitBake's cooker log is).
 struct Output {
     stdout: io::Stdout,
     cooker_log: Option<fs::File>,
+    form: Form,
 }
 
 impl Output {
@@ -444,6 +506,7 @@ impl Output {
         Self {
             stdout: io::stdout(),
             cooker_log: None,
+            form: Form::Pipe,
         }
     }
 
@@ -457,12 +520,125 @@ impl Output {
     }
 
     fn line(&mut self, text: &str) -> io::Result<()> {
+        self.write(text, text)
+    }
+
+    /// Writes `text` to standard output only: a terminal's footer, which the cooker log has
+    /// none of.
+    fn show(&mut self, text: &str) -> io::Result<()> {
         let mut stdout = self.stdout.lock();
         writeln!(stdout, "{text}")?;
+        stdout.flush()
+    }
+
+    /// Writes `shown` to standard output and `logged` to the cooker log.
+    fn write(&mut self, shown: &str, logged: &str) -> io::Result<()> {
+        let mut stdout = self.stdout.lock();
+        writeln!(stdout, "{shown}")?;
         stdout.flush()?;
         if let Some(log) = &mut self.cooker_log {
-            writeln!(log, "{text}")?;
+            writeln!(log, "{logged}")?;
         }
         Ok(())
+    }
+
+    /// `LEVEL: text`, its level in colour on a terminal, as BitBake's log formatter does.
+    fn message(&mut self, level: &str, text: &str) -> io::Result<()> {
+        let plain = format!("{level}: {text}");
+        if self.form == Form::Pipe {
+            return self.line(&plain);
+        }
+        let colour = if level == "ERROR" { 31 } else { 33 };
+        self.write(
+            &format!("\u{1b}[1;{colour}m{level}\u{1b}[0m: {text}"),
+            &plain,
+        )
+    }
+
+    /// A phase that runs `work`: `NAME...done.` on a pipe, a progress bar on a terminal.
+    fn phase(&mut self, name: &str, work: impl FnOnce()) -> io::Result<()> {
+        if self.form == Form::Pipe {
+            let mut stdout = self.stdout.lock();
+            write!(stdout, "{name}...")?;
+            stdout.flush()?;
+            drop(stdout);
+            work();
+            return self.line_after(name, "done.");
+        }
+        let bar = |percent: usize| {
+            format!(
+                "{name}: {percent:3}% |{:<43}| {}",
+                "#".repeat(percent * 43 / 100),
+                if percent == 100 {
+                    "Time: 0:00:02"
+                } else {
+                    "ETA:  0:00:01"
+                }
+            )
+        };
+        let mut stdout = self.stdout.lock();
+        write!(stdout, "{}\r{}", bar(0), bar(50))?;
+        stdout.flush()?;
+        drop(stdout);
+        work();
+        let done = bar(100);
+        self.write(&format!("\r{done}"), &done)
+    }
+
+    /// Ends a line begun as `name...` with `rest`.
+    fn line_after(&mut self, name: &str, rest: &str) -> io::Result<()> {
+        let mut stdout = self.stdout.lock();
+        writeln!(stdout, "{rest}")?;
+        stdout.flush()?;
+        if let Some(log) = &mut self.cooker_log {
+            writeln!(log, "{name}...{rest}")?;
+        }
+        Ok(())
+    }
+
+    /// Task `number` of `total` (`kind` is `task` or `setscene task`) starts: on a pipe its
+    /// `Running` and `Started` lines, on a terminal the footer of running tasks.
+    fn start(&mut self, kind: &str, number: usize, total: usize, step: &Step) -> io::Result<()> {
+        if self.form == Form::Pipe {
+            self.line(&format!(
+                "NOTE: Running {kind} {number} of {total} (/poky/{}:{})",
+                step.file, step.task
+            ))?;
+            return self.task_line(step, "Started");
+        }
+        let footer = if kind == "task" {
+            format!("Currently  1 running tasks ({number} of {total}):")
+        } else {
+            format!("Setscene tasks: {number} of {total}")
+        };
+        self.show(&format!("\u{1b}[2K{footer}"))?;
+        self.show(&format!(
+            "\u{1b}[2K0: {}-{} {} - 0s (pid {})",
+            step.recipe,
+            step.version,
+            step.task,
+            std::process::id()
+        ))
+    }
+
+    /// `NOTE: recipe PF: task do_x: STATE`, which BitBake leaves off a terminal.
+    fn task_line(&mut self, step: &Step, state: &str) -> io::Result<()> {
+        if self.form == Form::Terminal {
+            return Ok(());
+        }
+        self.line(&format!(
+            "NOTE: recipe {}-{}: task {}: {state}",
+            step.recipe, step.version, step.task
+        ))
+    }
+
+    /// On a terminal, the footer once no task runs.
+    fn footer(&mut self, number: usize, total: usize) -> io::Result<()> {
+        if self.form == Form::Pipe {
+            return Ok(());
+        }
+        self.show(&format!(
+            "\u{1b}[2KNo currently running tasks ({number} of {total})"
+        ))
     }
 }

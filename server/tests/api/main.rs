@@ -10,6 +10,7 @@ mod artifacts;
 mod audit;
 mod audit_trail;
 mod auth;
+mod build_output;
 mod builds;
 mod configuration;
 mod durability;

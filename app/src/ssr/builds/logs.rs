@@ -23,7 +23,8 @@ use sea_orm::{
 use serde_json::Value;
 
 use super::log_reader::{self, LINE_INDEX_STRIDE};
-use crate::builds::bitbake_output::{self, Event, TaskState};
+use crate::builds::bitbake_output::{Event, Level, LinePrefix, Reader, TaskEvent, TaskState};
+use crate::builds::progress_percent;
 use crate::configuration::MASK;
 use crate::error::AppError;
 use crate::live::Topic;
@@ -44,8 +45,8 @@ pub const MAX_BUILD_LOG_BYTES: u64 = 1024 * 1024 * 1024;
 /// The most errors and warnings stored for one build; the log keeps every one.
 pub const MAX_MESSAGES: i32 = 10_000;
 
-/// The longest error or warning text stored; the log has it whole.
-const MAX_MESSAGE_CHARS: usize = 4096;
+/// The longest failure text kept with a failed task; the log has it whole.
+const MAX_FAILURE_CHARS: usize = 4096;
 
 const FULL_NOTICE: &str = "[kiln] the build log reached its size limit; later lines are dropped";
 
@@ -120,6 +121,10 @@ struct Written {
     messages: i32,
     /// The log reached its limit and says so: later lines are dropped.
     full: bool,
+    /// Reads the build's lines as they come, with what earlier lines left open.
+    reader: Reader,
+    /// The build's progress as read so far; the database has it as of the last write.
+    counts: Counts,
     /// What the lines not yet written to the database said.
     pending: Reading,
     /// The log's length the database holds.
@@ -230,6 +235,14 @@ impl BuildLogs {
             .count(db)
             .await
             .map_err(db_error)?;
+        let prefix = line_prefix(db, row.project_id).await?;
+        let lines = i64::try_from(lines).unwrap_or(i64::MAX);
+        let counts = Counts {
+            parse_percent: u8::try_from(row.parse_percent.clamp(0, 100)).unwrap_or(0),
+            setscene: (count(row.setscene_done), count(row.setscene_total)),
+            tasks: (count(row.tasks_done), count(row.tasks_total)),
+            progress: u8::try_from(row.progress.clamp(0, 100)).unwrap_or(0),
+        };
         let target = Arc::new(Target {
             build: row.id,
             project: row.project_id,
@@ -237,10 +250,12 @@ impl BuildLogs {
             secrets,
             gone: AtomicBool::new(false),
             written: tokio::sync::Mutex::new(Written {
-                lines: i64::try_from(lines).unwrap_or(i64::MAX),
+                lines,
                 bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
                 messages: i32::try_from(messages).unwrap_or(i32::MAX),
                 full,
+                reader: Reader::new(prefix, u64::try_from(lines).unwrap_or(0)),
+                counts,
                 pending: Reading::default(),
                 stored_bytes: row.log_bytes,
                 written_at: None,
@@ -266,6 +281,8 @@ impl BuildLogs {
         outcome: Outcome,
     ) -> Result<Outcome, AppError> {
         let target = self.target(db, data_dir, build).await?;
+        // The step printed its last line: a message it left open takes no more.
+        target.written.lock().await.reader.finish();
         // The build's page is up to date with its log before the step is over; a write
         // that fails is tried again with the next lines, and must not change the reply.
         if let Err(error) = self.write(db, &target).await {
@@ -335,6 +352,7 @@ impl BuildLogs {
         let mut index = Vec::new();
         let mut full = false;
         let mut reading = std::mem::take(&mut written.pending);
+        let mut counts = written.counts;
         let now = Utc::now();
         for line in lines {
             let masked = mask(line, &target.secrets);
@@ -358,10 +376,11 @@ impl BuildLogs {
             }
             line_number += 1;
             let shown = text[start..].trim_end_matches('\n');
-            if let Some(event) = bitbake_output::read(shown) {
-                reading.take(event, line_number, now, &mut messages);
+            for event in written.reader.read(shown) {
+                reading.take(event, now, &mut messages, &mut counts);
             }
         }
+        written.counts = counts;
         let file_path = path(data_dir, target.project, target.number);
         let appended = append(file_path, text.as_bytes().to_vec(), index).await;
         written.pending = reading;
@@ -420,7 +439,14 @@ impl BuildLogs {
         // On failure what was read stays pending for the next write.
         written
             .pending
-            .write(db, target, written.lines, written.bytes, Utc::now())
+            .write(
+                db,
+                target,
+                &written.counts,
+                written.lines,
+                written.bytes,
+                Utc::now(),
+            )
             .await?;
         written.pending = Reading::default();
         written.stored_bytes = written.bytes;
@@ -516,16 +542,61 @@ async fn append(file_path: PathBuf, bytes: Vec<u8>, index: Vec<u8>) -> std::io::
     .map_err(std::io::Error::other)?
 }
 
+/// The project's line prefix, checked again: one stored before a limit changed is
+/// skipped, with a note in the server's log.
+async fn line_prefix(
+    db: &DatabaseConnection,
+    project: i64,
+) -> Result<Option<LinePrefix>, AppError> {
+    use crate::ssr::entities::projects::Entity as Projects;
+    let pattern = Projects::find_by_id(project)
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .and_then(|p| p.line_prefix);
+    let Some(pattern) = pattern else {
+        return Ok(None);
+    };
+    Ok(LinePrefix::parse(&pattern).unwrap_or_else(|problem| {
+        tracing::warn!(project, %problem, "a project's line prefix no longer holds; lines are read as they are");
+        None
+    }))
+}
+
+fn count(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+/// A build's progress as its lines told it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    parse_percent: u8,
+    /// Done and total.
+    setscene: (u32, u32),
+    tasks: (u32, u32),
+    /// The furthest the bar got.
+    progress: u8,
+}
+
 /// What lines said since they were last written to the database.
 #[derive(Default)]
 struct Reading {
-    parse_percent: Option<u8>,
-    running: Option<(u32, u32)>,
+    /// The build's counts changed.
+    counted: bool,
     /// By recipe and task, what was seen of it.
     tasks: BTreeMap<(String, String), TaskSeen>,
+    /// By recipe and task, the lines BitBake grouped with a failed task.
+    failures: BTreeMap<(String, String), Vec<String>>,
+    /// Level, text and line of each message kept.
     messages: Vec<(&'static str, String, i64)>,
+    /// The whole text of messages written already that gained lines since, by line.
+    grown: BTreeMap<i64, String>,
     errors: i32,
     warnings: i32,
+    /// BitBake's own count of errors and of warnings, when its summary gave it: the build
+    /// takes it, plus what was counted since.
+    reported_errors: Option<i32>,
+    reported_warnings: Option<i32>,
 }
 
 /// A task as lines since the last write showed it.
@@ -538,93 +609,148 @@ struct TaskSeen {
 }
 
 impl Reading {
-    /// Takes in `event` of line `line`, seen at `now`; an error or warning is kept while
-    /// `kept`, the build's count of them, is below [`MAX_MESSAGES`].
-    fn take(&mut self, event: Event, line: i64, now: DateTime<Utc>, kept: &mut i32) {
+    /// Takes in `event`, seen at `now`, into what is pending and into the build's `counts`;
+    /// an error or warning is kept while `kept`, the build's count of them, is below
+    /// [`MAX_MESSAGES`].
+    fn take(&mut self, event: Event, now: DateTime<Utc>, kept: &mut i32, counts: &mut Counts) {
+        let before = *counts;
         match event {
             Event::Parsing { percent } => {
-                self.parse_percent = Some(Ord::max(self.parse_percent.unwrap_or(0), percent));
+                counts.parse_percent = Ord::max(counts.parse_percent, percent);
             }
-            Event::Running { number, total } => self.running = Some((number, total)),
-            Event::Task(task) => {
-                let seen = self
-                    .tasks
-                    .entry((task.recipe, task.task))
+            Event::Setscene { number, total } => counts.setscene = (number, total),
+            Event::SetsceneCompleted => counts.setscene.0 = counts.setscene.1,
+            Event::Running { number, total } => counts.tasks = (number, total),
+            Event::TasksSummary { attempted, .. } => {
+                counts.tasks = (attempted, Ord::max(counts.tasks.1, attempted));
+            }
+            Event::Task(task) => self.task(task, now),
+            Event::TaskFailure { recipe, task, text } => {
+                let key = (recipe, task);
+                if let Some(text) = text {
+                    self.failures.entry(key.clone()).or_default().push(text);
+                }
+                // Failed, without changing when it started or ended as its own lines tell.
+                self.tasks
+                    .entry(key)
                     .or_insert(TaskSeen {
                         version: String::new(),
-                        state: task.state,
+                        state: TaskState::Failed,
                         started: None,
                         ended: None,
-                    });
-                seen.version = task.version;
-                seen.state = task.state;
-                if task.state == TaskState::Started {
-                    // Started again (the build was retried): it starts over.
-                    seen.started = Some(now);
-                    seen.ended = None;
-                } else {
-                    seen.ended = Some(now);
+                    })
+                    .state = TaskState::Failed;
+            }
+            Event::Counted { level, count } => {
+                let count = i32::try_from(count).unwrap_or(i32::MAX);
+                // What was counted of the level so far is in BitBake's count.
+                match level {
+                    Level::Error => (self.reported_errors, self.errors) = (Some(count), 0),
+                    Level::Warning => (self.reported_warnings, self.warnings) = (Some(count), 0),
                 }
             }
-            Event::Error(text) => {
-                self.errors += 1;
-                self.keep("error", &text, line, kept);
+            Event::Message(message) => {
+                match message.level {
+                    Level::Error => self.errors += 1,
+                    Level::Warning => self.warnings += 1,
+                }
+                if *kept < MAX_MESSAGES {
+                    *kept += 1;
+                    let line = i64::try_from(message.line).unwrap_or(i64::MAX);
+                    self.messages
+                        .push((message.level.as_str(), message.text, line));
+                }
             }
-            Event::Warning(text) => {
-                self.warnings += 1;
-                self.keep("warning", &text, line, kept);
+            Event::MessageText { line, text } => {
+                let line = i64::try_from(line).unwrap_or(i64::MAX);
+                match self.messages.iter_mut().rev().find(|m| m.2 == line) {
+                    Some(pending) => pending.1 = text,
+                    // Written already, or not kept (then there is nothing to change).
+                    None => {
+                        self.grown.insert(line, text);
+                    }
+                }
             }
         }
+        counts.progress = Ord::max(
+            counts.progress,
+            progress_percent(counts.parse_percent, counts.setscene, counts.tasks),
+        );
+        self.counted |= *counts != before;
     }
 
-    fn keep(&mut self, level: &'static str, text: &str, line: i64, kept: &mut i32) {
-        if *kept < MAX_MESSAGES {
-            *kept += 1;
-            self.messages.push((level, cut(text), line));
+    fn task(&mut self, task: TaskEvent, now: DateTime<Utc>) {
+        let seen = self
+            .tasks
+            .entry((task.recipe, task.task))
+            .or_insert(TaskSeen {
+                version: String::new(),
+                state: task.state,
+                started: None,
+                ended: None,
+            });
+        seen.version = task.version;
+        seen.state = task.state;
+        if task.state == TaskState::Started {
+            // Started again (the build was retried): it starts over.
+            seen.started = Some(now);
+            seen.ended = None;
+        } else {
+            seen.ended = Some(now);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.parse_percent.is_none()
-            && self.running.is_none()
+        !self.counted
             && self.tasks.is_empty()
             && self.messages.is_empty()
+            && self.grown.is_empty()
             && self.errors == 0
             && self.warnings == 0
+            && self.reported_errors.is_none()
+            && self.reported_warnings.is_none()
     }
 
-    /// Writes what was read, with the log's length, in one transaction.
+    /// Writes what was read, with the build's counts and the log's length, in one
+    /// transaction.
     async fn write(
         &self,
         db: &DatabaseConnection,
         target: &Target,
+        counts: &Counts,
         lines: i64,
         bytes: i64,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
         let txn = begin_write(db).await?;
+        let number = |n: u32| Expr::value(i32::try_from(n).unwrap_or(i32::MAX));
+        let tally = |column: Column, reported: Option<i32>, counted: i32| match reported {
+            Some(reported) => Expr::value(reported.saturating_add(counted)),
+            None => Expr::col(column).add(counted),
+        };
         let mut update = Builds::update_many()
             .col_expr(Column::LogLines, Expr::value(lines))
             .col_expr(Column::LogBytes, Expr::value(bytes))
             .col_expr(Column::UpdatedAt, Expr::value(now))
-            .col_expr(Column::Errors, Expr::col(Column::Errors).add(self.errors))
+            .col_expr(
+                Column::Errors,
+                tally(Column::Errors, self.reported_errors, self.errors),
+            )
             .col_expr(
                 Column::Warnings,
-                Expr::col(Column::Warnings).add(self.warnings),
+                tally(Column::Warnings, self.reported_warnings, self.warnings),
             );
-        if let Some(percent) = self.parse_percent {
-            update = update.col_expr(Column::ParsePercent, Expr::value(i16::from(percent)));
-        }
-        if let Some((number, total)) = self.running {
+        if self.counted {
             update = update
                 .col_expr(
-                    Column::TasksDone,
-                    Expr::value(i32::try_from(number).unwrap_or(i32::MAX)),
+                    Column::ParsePercent,
+                    Expr::value(i16::from(counts.parse_percent)),
                 )
-                .col_expr(
-                    Column::TasksTotal,
-                    Expr::value(i32::try_from(total).unwrap_or(i32::MAX)),
-                );
+                .col_expr(Column::SetsceneDone, number(counts.setscene.0))
+                .col_expr(Column::SetsceneTotal, number(counts.setscene.1))
+                .col_expr(Column::TasksDone, number(counts.tasks.0))
+                .col_expr(Column::TasksTotal, number(counts.tasks.1))
+                .col_expr(Column::Progress, Expr::value(i16::from(counts.progress)));
         }
         update
             .filter(Column::Id.eq(target.build))
@@ -644,8 +770,24 @@ impl Reading {
                     });
             insert_chunks(&txn, rows.collect(), None).await?;
         }
+        // A build's messages are told apart by their line.
+        for (line, text) in &self.grown {
+            Messages::update_many()
+                .col_expr(build_messages::Column::Text, Expr::value(text.clone()))
+                .filter(build_messages::Column::BuildId.eq(target.build))
+                .filter(build_messages::Column::Line.eq(*line))
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+        }
         // Tasks seen starting take their start from here; the others keep the one they have.
-        let (restarted, ended): (Vec<_>, Vec<_>) = self
+        // Tasks seen starting, tasks seen ending, and tasks only known to have failed.
+        type Groups = (
+            Vec<build_tasks::ActiveModel>,
+            Vec<build_tasks::ActiveModel>,
+            Vec<build_tasks::ActiveModel>,
+        );
+        let (restarted, ended, failed): Groups = self
             .tasks
             .iter()
             .map(|((recipe, task), seen)| {
@@ -664,9 +806,19 @@ impl Reading {
                     ended_at: Set(seen.ended),
                     ..Default::default()
                 };
-                (seen.started.is_some(), row)
+                (seen.started.is_some(), seen.ended.is_some(), row)
             })
-            .partition(|(started, _)| *started);
+            .fold(
+                Default::default(),
+                |(mut restarted, mut ended, mut failed): Groups, (started, over, row)| {
+                    match (started, over) {
+                        (true, _) => restarted.push(row),
+                        (false, true) => ended.push(row),
+                        (false, false) => failed.push(row),
+                    }
+                    (restarted, ended, failed)
+                },
+            );
         let key = [TaskColumn::BuildId, TaskColumn::Recipe, TaskColumn::Task];
         for (rows, updated) in [
             (
@@ -679,20 +831,46 @@ impl Reading {
                 ][..],
             ),
             (ended, &[TaskColumn::Outcome, TaskColumn::EndedAt][..]),
+            // Known failed only from the lines BitBake groups with it.
+            (failed, &[TaskColumn::Outcome][..]),
         ] {
             let on_conflict = OnConflict::columns(key)
                 .update_columns(updated.iter().copied())
                 .to_owned();
-            let rows = rows.into_iter().map(|(_, row)| row).collect();
             insert_chunks(&txn, rows, Some(&on_conflict)).await?;
+        }
+        // A failed task's lines join those it has; failures are few, so one at a time.
+        for ((recipe, task), lines) in &self.failures {
+            let recipe: String = recipe.chars().take(255).collect();
+            let task: String = task.chars().take(255).collect();
+            let row = build_tasks::Entity::find()
+                .filter(TaskColumn::BuildId.eq(target.build))
+                .filter(TaskColumn::Recipe.eq(recipe.as_str()))
+                .filter(TaskColumn::Task.eq(task.as_str()))
+                .one(&txn)
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { continue };
+            let mut failure = row.failure.unwrap_or_default();
+            for line in lines {
+                if !failure.is_empty() {
+                    failure.push('\n');
+                }
+                failure.push_str(line);
+            }
+            build_tasks::Entity::update_many()
+                .col_expr(
+                    TaskColumn::Failure,
+                    Expr::value(failure.chars().take(MAX_FAILURE_CHARS).collect::<String>()),
+                )
+                .filter(TaskColumn::Id.eq(row.id))
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
         }
         txn.commit().await.map_err(db_error)?;
         Ok(())
     }
-}
-
-fn cut(text: &str) -> String {
-    text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
 /// Inserts `rows` a chunk at a time, each with `on_conflict` when given.
@@ -732,28 +910,44 @@ mod tests {
         assert_eq!(mask("nothing here", &secrets), "nothing here");
     }
 
+    /// `lines` read by a new reader and taken into `reading`, one second apart from `start`.
+    fn take_all(
+        reading: &mut Reading,
+        lines: &[&str],
+        start: DateTime<Utc>,
+        kept: &mut i32,
+    ) -> Counts {
+        let mut reader = Reader::new(None, 0);
+        let mut counts = Counts::default();
+        for (n, line) in lines.iter().enumerate() {
+            let at = start + chrono::TimeDelta::seconds(n as i64);
+            for event in reader.read(line) {
+                reading.take(event, at, kept, &mut counts);
+            }
+        }
+        reader.finish();
+        counts
+    }
+
     #[test]
     fn a_batch_keeps_each_tasks_last_state_and_when_it_was_seen() {
         let mut reading = Reading::default();
         let start = Utc::now();
         let mut kept = MAX_MESSAGES - 1;
-        for (n, line) in [
-            "NOTE: recipe busybox-1.36.1-r0: task do_compile: Started",
-            "NOTE: recipe busybox-1.36.1-r0: task do_compile: Succeeded",
-            "NOTE: recipe zlib-1.3-r0: task do_fetch: Started",
-            "NOTE: Running task 7 of 30 (/x/zlib_1.3.bb:do_fetch)",
-            "WARNING: Host distribution \"x\" has not been validated",
-            "Parsing recipes: 45% |####      | ETA:  0:00:10",
-            "ERROR: one too many to keep",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if let Some(event) = bitbake_output::read(line) {
-                let at = start + chrono::TimeDelta::seconds(n as i64);
-                reading.take(event, n as i64 + 1, at, &mut kept);
-            }
-        }
+        let counts = take_all(
+            &mut reading,
+            &[
+                "NOTE: recipe busybox-1.36.1-r0: task do_compile: Started",
+                "NOTE: recipe busybox-1.36.1-r0: task do_compile: Succeeded",
+                "NOTE: recipe zlib-1.3-r0: task do_fetch: Started",
+                "NOTE: Running task 7 of 30 (/x/zlib_1.3.bb:do_fetch)",
+                "WARNING: Host distribution \"x\" has not been validated",
+                "Parsing recipes: 45% |####      | ETA:  0:00:10",
+                "ERROR: one too many to keep",
+            ],
+            start,
+            &mut kept,
+        );
         let busybox = &reading.tasks[&("busybox".into(), "do_compile".into())];
         assert_eq!(
             (busybox.version.as_str(), busybox.state),
@@ -763,12 +957,94 @@ mod tests {
         assert_eq!(busybox.ended, Some(start + chrono::TimeDelta::seconds(1)));
         let zlib = &reading.tasks[&("zlib".into(), "do_fetch".into())];
         assert_eq!((zlib.state, zlib.ended), (TaskState::Started, None));
-        assert_eq!(reading.running, Some((7, 30)));
-        assert_eq!(reading.parse_percent, Some(45));
+        assert_eq!(counts.tasks, (7, 30));
+        assert_eq!(counts.parse_percent, 45);
+        assert!(reading.counted);
         assert_eq!((reading.warnings, reading.errors), (1, 1));
         // Only the first message fitted under the limit; both were counted.
         assert_eq!(reading.messages.len(), 1);
         assert_eq!(reading.messages[0].2, 5);
         assert_eq!(kept, MAX_MESSAGES);
+    }
+
+    #[test]
+    fn progress_never_goes_back_when_setscene_tasks_give_way_to_tasks() {
+        let mut reading = Reading::default();
+        let mut kept = 0;
+        let mut reader = Reader::new(None, 0);
+        let mut counts = Counts::default();
+        let mut shown = Vec::new();
+        for line in [
+            "Parsing recipes...done.",
+            "NOTE: Running setscene task 2000 of 4851 (/x/a_1.0.bb:do_populate_sysroot_setscene)",
+            "NOTE: Running setscene task 4028 of 4851 (/x/a_1.0.bb:do_package_setscene)",
+            "NOTE: Setscene tasks completed",
+            "NOTE: Running task 1958 of 11164 (/x/b_1.0.bb:do_compile)",
+            "NOTE: Running task 5000 of 11164 (/x/b_1.0.bb:do_install)",
+        ] {
+            for event in reader.read(line) {
+                reading.take(event, Utc::now(), &mut kept, &mut counts);
+            }
+            shown.push(counts.progress);
+        }
+        assert_eq!(shown, [10, 18, 26, 30, 42, 61]);
+        assert_eq!(counts.setscene, (4851, 4851));
+        assert_eq!(counts.tasks, (5000, 11164));
+    }
+
+    #[test]
+    fn bitbakes_count_of_errors_wins_and_failure_lines_go_with_their_task() {
+        let mut reading = Reading::default();
+        let mut kept = 0;
+        take_all(
+            &mut reading,
+            &[
+                "NOTE: Running task 3 of 9 (/x/busybox_1.36.1.bb:do_compile)",
+                "NOTE: recipe busybox-1.36.1-r0: task do_compile: Started",
+                "ERROR: busybox-1.36.1-r0 do_compile: oe_runmake failed",
+                "ERROR: Logfile of failure stored in: /b/tmp/work/core2-64-poky-linux/busybox/1.36.1-r0/temp/log.do_compile.42",
+                "NOTE: recipe busybox-1.36.1-r0: task do_compile: Failed",
+                "ERROR: Task (/x/busybox_1.36.1.bb:do_compile) failed with exit code '1'",
+                "Summary: 1 task failed:",
+                "  /x/busybox_1.36.1.bb:do_compile",
+                "Summary: There were 2 ERROR messages, returning a non-zero exit code.",
+            ],
+            Utc::now(),
+            &mut kept,
+        );
+        assert_eq!((reading.reported_errors, reading.errors), (Some(2), 0));
+        assert_eq!(reading.messages.len(), 1);
+        let key = ("busybox".to_owned(), "do_compile".to_owned());
+        assert_eq!(reading.tasks[&key].state, TaskState::Failed);
+        assert_eq!(reading.tasks[&key].version, "1.36.1-r0");
+        assert_eq!(reading.tasks.len(), 1);
+        let failure = &reading.failures[&key];
+        assert_eq!(failure.len(), 2);
+        assert!(failure[1].starts_with("Task (/x/busybox_1.36.1.bb:do_compile) failed"));
+    }
+
+    #[test]
+    fn a_message_written_already_takes_the_lines_that_follow_it() {
+        let mut reader = Reader::new(None, 10);
+        let (mut kept, mut counts) = (0, Counts::default());
+        let mut first = Reading::default();
+        for event in reader.read("ERROR: Fetcher failure: wget failed, output:") {
+            first.take(event, Utc::now(), &mut kept, &mut counts);
+        }
+        assert_eq!(first.messages.len(), 1);
+        assert_eq!(first.messages[0].2, 11);
+        // The first batch was written; the next one brings its continuation lines.
+        let mut next = Reading::default();
+        for line in ["HTTP request sent, awaiting response... 404 Not Found", ""] {
+            for event in reader.read(line) {
+                next.take(event, Utc::now(), &mut kept, &mut counts);
+            }
+        }
+        assert!(next.messages.is_empty());
+        assert_eq!(
+            next.grown[&11],
+            "Fetcher failure: wget failed, output:\nHTTP request sent, awaiting response... 404 Not Found"
+        );
+        assert_eq!((first.errors, next.errors), (1, 0));
     }
 }

@@ -175,6 +175,45 @@ pub async fn set_directory(
     Ok(())
 }
 
+/// Sets the pattern taken off the start of each line of `project`'s build output before it
+/// is read (`None`: lines are read as they are), checked by the caller. The caller has
+/// checked the `configure` permission. Builds whose log has begun keep the prefix they
+/// began with.
+pub async fn set_line_prefix(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    project: &Project,
+    prefix: Option<String>,
+) -> Result<(), AppError> {
+    use crate::ssr::entities::projects;
+    let txn = begin_write(db).await?;
+    let before = project.line_prefix.clone();
+    let mut active: projects::ActiveModel = project.clone().into();
+    active.line_prefix = Set(prefix.clone());
+    active.updated_at = Set(Utc::now());
+    active.update(&txn).await.map_err(db_error)?;
+    let summary = match &prefix {
+        Some(pattern) => format!(
+            "{} now reads its build output without the line prefix `{pattern}`",
+            project.slug
+        ),
+        None => format!(
+            "{} now reads its build output lines as they are",
+            project.slug
+        ),
+    };
+    let event = Event::new(
+        "project.build_line_prefix",
+        "project",
+        Some(project.id.to_string()),
+        summary,
+    )
+    .details(json!({ "before": before, "after": prefix }));
+    audit::record(&txn, actor, event).await?;
+    txn.commit().await.map_err(db_error)?;
+    Ok(())
+}
+
 /// Starts a build of `project` from its current configuration, or, for a rebuild, from
 /// the configuration and layer commits `rebuild_of` was built with. The caller has checked
 /// the `build` permission.
@@ -242,8 +281,11 @@ pub async fn start(
         directory: Set(None),
         build_directory: Set(project.build_directory.clone()),
         parse_percent: Set(0),
+        setscene_done: Set(0),
+        setscene_total: Set(0),
         tasks_done: Set(0),
         tasks_total: Set(0),
+        progress: Set(0),
         errors: Set(0),
         warnings: Set(0),
         log_bytes: Set(0),

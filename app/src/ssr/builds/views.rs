@@ -108,8 +108,11 @@ pub async fn summaries(
             created_at: row.created_at,
             finished_at: instance.and_then(|i| i.finished_at),
             parse_percent: u8::try_from(row.parse_percent.clamp(0, 100)).unwrap_or(0),
+            setscene_done: u32::try_from(row.setscene_done).unwrap_or(0),
+            setscene_total: u32::try_from(row.setscene_total).unwrap_or(0),
             tasks_done: u32::try_from(row.tasks_done).unwrap_or(0),
             tasks_total: u32::try_from(row.tasks_total).unwrap_or(0),
+            progress: u8::try_from(row.progress.clamp(0, 100)).unwrap_or(0),
             errors: u32::try_from(row.errors).unwrap_or(0),
             warnings: u32::try_from(row.warnings).unwrap_or(0),
             hidden: row.hidden,
@@ -284,6 +287,7 @@ pub async fn tasks_where(
             task: t.task,
             outcome: t.outcome,
             started_at: t.started_at,
+            failure: t.failure,
         })
         .collect())
 }

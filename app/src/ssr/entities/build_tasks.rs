@@ -15,6 +15,8 @@ pub struct Model {
     pub outcome: String,
     pub started_at: DateTimeUtc,
     pub ended_at: Option<DateTimeUtc>,
+    /// For a failed task, the lines BitBake grouped with it (its log, its exit code).
+    pub failure: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

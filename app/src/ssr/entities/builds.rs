@@ -27,8 +27,13 @@ pub struct Model {
     /// for the earlier builds using it to end.
     pub build_directory: Option<String>,
     pub parse_percent: i16,
+    /// Setscene tasks (restored from shared state) reached, of their total.
+    pub setscene_done: i32,
+    pub setscene_total: i32,
     pub tasks_done: i32,
     pub tasks_total: i32,
+    /// The furthest the build's progress bar got, in percent.
+    pub progress: i16,
     pub errors: i32,
     pub warnings: i32,
     pub log_bytes: i64,

@@ -22,6 +22,9 @@ pub struct Model {
     /// Where on a worker the project's builds run, one at a time (administrators set it);
     /// `None`: each build in a directory of its own.
     pub build_directory: Option<String>,
+    /// A pattern taken off the start of each line of the builds' output before it is read;
+    /// `None`: lines are read as they are.
+    pub line_prefix: Option<String>,
     /// Keep the artifacts of only this many newest builds.
     pub keep_builds: Option<i32>,
     /// Keep artifacts for this many days.
