@@ -77,8 +77,9 @@ impl BuildSettings {
         }
     }
 
-    /// Checks the settings as the forms that set them do.
-    fn check(&self) -> Result<(), AppError> {
+    /// Checks the settings as the forms that set them do, keeping the directory as those
+    /// forms store it.
+    fn check(&mut self) -> Result<(), AppError> {
         if let Some(name) = &self.workflow
             && !crate::workflow::parse::is_valid_definition_name(name)
         {
@@ -88,7 +89,7 @@ impl BuildSettings {
             ));
         }
         if let Some(directory) = &self.directory {
-            crate::builds::parse_build_directory(directory)
+            self.directory = crate::builds::parse_build_directory(directory)
                 .map_err(|message| refused("builds.directory", message))?;
         }
         if let Some(prefix) = &self.line_prefix {
@@ -354,13 +355,14 @@ pub fn parse(text: &str) -> Result<Parsed, AppError> {
             e.message(),
         )
     })?;
-    file.builds.check()?;
+    let mut builds = file.builds;
+    builds.check()?;
     Ok(Parsed {
         name: file.project.name,
         slug: file.project.slug,
         description: file.project.description,
         configuration,
-        builds: file.builds,
+        builds,
     })
 }
 

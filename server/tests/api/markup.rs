@@ -65,7 +65,13 @@ async fn hostile_text_is_escaped_on_every_page_that_shows_it(app: TestApp) {
             ("kind", "string"),
             ("value", payload),
         ];
-        let _ = admin.call("set_variable", &variable).await;
+        // A value with a NUL is refused, naming the field; the others stand.
+        let set = admin.call("set_variable", &variable).await;
+        if payload.contains('\0') {
+            crate::helpers::assert_invalid(set, "value").await;
+        } else {
+            assert_eq!(set.status(), StatusCode::OK, "set_variable {payload:?}");
+        }
         // YAML takes no control characters, even in a comment.
         let comment: String = payload.chars().filter(|c| !c.is_control()).collect();
         let source = format!(
